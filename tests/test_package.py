@@ -1,0 +1,42 @@
+import subprocess
+import sys
+
+import pytest
+
+import jxspec_nb
+from jxspec_nb import datasets
+from jxspec_nb.errors import DataError, JxspecError, ModelError
+
+
+def test_import_is_cheap():
+    """`import jxspec_nb` must not pull in jax, numpyro or matplotlib."""
+    code = (
+        "import sys, jxspec_nb; "
+        "heavy = [m for m in ('jax', 'numpyro', 'matplotlib', 'arviz', 'astropy') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_lazy_attribute_unknown_name():
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        jxspec_nb.nope  # noqa: B018
+
+
+def test_error_hierarchy_messages():
+    err = DataError("EXPOSURE must be > 0, got 0", path="a.pha", hdu="SPECTRUM", keyword="EXPOSURE")
+    assert str(err) == "[a.pha, HDU 'SPECTRUM', EXPOSURE] EXPOSURE must be > 0, got 0"
+    assert isinstance(err, JxspecError) and isinstance(err, ValueError)
+    merr = ModelError("unknown component 'bbodyrd'", line=1, col=10, source="tbabs*(po+bbodyrd)",
+                      suggestion="bbodyrad")
+    assert str(merr) == "line 1, column 10: unknown component 'bbodyrd' (did you mean 'bbodyrad'?)"
+    assert merr.pointer().splitlines()[1] == " " * 9 + "^"
+
+
+def test_packaged_dataset_files_exist():
+    ds = datasets.files("ngc7793_ulx4")
+    for path in (ds.spectrum, ds.background, ds.rmf, ds.arf):
+        assert path.is_file() and path.stat().st_size > 10_000
+    with pytest.raises(DataError, match="unknown dataset 'm87'"):
+        datasets.files("m87")
