@@ -1,0 +1,201 @@
+"""Component accuracy: bin integrals and averages against independent references."""
+
+import math
+
+import jax
+import numpy as np
+import pytest
+from scipy import integrate, special
+
+from jxspec_nb.model import parse_model
+from jxspec_nb.model.components._quadrature import Grid
+from jxspec_nb.model.components.additive import _k0
+from jxspec_nb.model.components.tables import cross_section
+
+EDGES = np.geomspace(0.3, 12.0, 31)  # wide bins (12% of E): exercises sub-division
+LO, HI = EDGES[:-1], EDGES[1:]
+
+
+def evaluate(expr, params, lo=LO, hi=HI, **kw):
+    return np.asarray(parse_model(expr, **kw).evaluate(params, lo, hi))
+
+
+def quad_bins(f, lo=LO, hi=HI, points=None):
+    return np.array([integrate.quad(f, a, b, epsabs=0, epsrel=1e-12, limit=200,
+                                    points=points)[0] for a, b in zip(lo, hi)])
+
+
+def planck(e, kt):
+    return e * e / np.expm1(e / kt)
+
+
+@np.errstate(over="ignore")  # exp overflows to inf far in the Wien tail: 1/inf = 0
+def diskbb_density(e, tin):
+    inner = integrate.quad(lambda x: x ** (-11 / 3) / np.expm1(e / (x * tin)), 0.0, 1.0,
+                           epsabs=0, epsrel=1e-12, limit=200)[0]
+    return 1.0344e-3 * 8 / 3 * e * e * inner
+
+
+ADDITIVE = [
+    ("powerlaw", {"powerlaw.PhoIndex": 1.7, "powerlaw.norm": 2.0},
+     lambda e: 2.0 * e**-1.7),
+    ("zpowerlw", {"zpowerlw.PhoIndex": 2.2, "zpowerlw.Redshift": 0.3, "zpowerlw.norm": 1.0},
+     lambda e: (e * 1.3) ** -2.2),
+    ("bknpower", {"bknpower.PhoIndx1": 1.2, "bknpower.BreakE": 3.3, "bknpower.PhoIndx2": 2.4},
+     lambda e: e**-1.2 if e <= 3.3 else 3.3 ** (2.4 - 1.2) * e**-2.4),
+    ("cutoffpl", {"cutoffpl.PhoIndex": 1.4, "cutoffpl.HighECut": 5.0},
+     lambda e: e**-1.4 * np.exp(-e / 5.0)),
+    ("bbody", {"bbody.kT": 1.5, "bbody.norm": 3.0},
+     lambda e: 3.0 * 8.0525 * planck(e, 1.5) / 1.5**4),
+    ("bbodyrad", {"bbodyrad.kT": 0.8, "bbodyrad.norm": 50.0},
+     lambda e: 50.0 * 1.0344e-3 * planck(e, 0.8)),
+    ("zbbody", {"zbbody.kT": 2.0, "zbbody.Redshift": 0.5},
+     lambda e: 8.0525 * planck(e * 1.5, 2.0) / (1.5 * 2.0**4)),
+    ("diskbb", {"diskbb.Tin": 1.2, "diskbb.norm": 10.0},
+     lambda e: 10.0 * diskbb_density(e, 1.2)),
+    ("bremss", {"bremss.kT": 4.0},
+     lambda e: math.sqrt(3) / math.pi * np.exp(e / 8.0) * special.k0(e / 8.0)
+     * np.exp(-e / 4.0) / (e * 2.0)),
+    ("logpar", {"logpar.alpha": 1.8, "logpar.beta": 0.3, "logpar.pivotE": 2.0},
+     lambda e: (e / 2.0) ** (-1.8 - 0.3 * np.log10(e / 2.0))),
+    ("grbm", {"grbm.alpha": -0.8, "grbm.beta": -2.3, "grbm.tem": 2.0},
+     lambda e: (e / 100) ** -0.8 * np.exp(-e / 2.0) if e < 3.0
+     else (3.0 / 100) ** 1.5 * np.exp(-1.5) * (e / 100) ** -2.3),
+    ("lorentz", {"lorentz.LineE": 6.4, "lorentz.Width": 0.3, "lorentz.norm": 2.0},
+     lambda e: 2.0 * 0.3 / (2 * math.pi) / ((e - 6.4) ** 2 + 0.15**2)
+     / (0.5 + math.atan(2 * 6.4 / 0.3) / math.pi)),
+    ("gaussian", {"gaussian.LineE": 2.0, "gaussian.Sigma": 0.7, "gaussian.norm": 3.0},
+     lambda e: 3.0 * np.exp(-0.5 * ((e - 2.0) / 0.7) ** 2) / (math.sqrt(2 * math.pi) * 0.7)
+     / (1 - special.ndtr(-2.0 / 0.7))),
+    ("zgauss", {"zgauss.LineE": 6.7, "zgauss.Sigma": 0.4, "zgauss.Redshift": 0.2},
+     # observed: centre 6.7/1.2, width 0.4/1.2, total 1/(1+z) photons (time dilation)
+     lambda e: np.exp(-0.5 * ((e * 1.2 - 6.7) / 0.4) ** 2) / (math.sqrt(2 * math.pi) * 0.4)),
+    ("constadd", {"constadd.norm": 0.25}, lambda e: 0.25),
+]
+
+
+@pytest.mark.parametrize("expr,params,density", ADDITIVE, ids=[a[0] for a in ADDITIVE])
+def test_additive_bin_integrals(expr, params, density):
+    points = [3.3] if expr == "bknpower" else [3.0] if expr == "grbm" else None
+    lo, hi = (LO[::5], HI[::5]) if expr == "diskbb" else (LO, HI)  # nested quad is slow
+    ref = quad_bins(density, lo, hi, points=points)
+    got = evaluate(expr, params, lo, hi)
+    if expr == "grbm":  # the Band function has a kink at the break: refine those bins
+        got = evaluate(expr, params, max_rel_width=0.002)
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("gamma", [1.0, 1.0 + 1e-7, 1.0 - 3e-5, 2.0, -0.5])
+def test_powerlaw_exact_near_index_one(gamma):
+    got = evaluate("powerlaw", {"powerlaw.PhoIndex": gamma})
+    a = 1.0 - gamma
+    d = np.log(HI / LO)
+    ref = d if a == 0 else LO**a * np.expm1(a * d) / a
+    np.testing.assert_allclose(got, ref, rtol=1e-10)
+
+
+def test_narrow_line_in_wide_bins_and_delta_line():
+    lo, hi = np.array([1.0, 5.0, 7.0]), np.array([5.0, 7.0, 9.0])
+    got = evaluate("gaussian", {"gaussian.LineE": 6.4, "gaussian.Sigma": 1e-3}, lo, hi)
+    np.testing.assert_allclose(got, [0.0, 1.0, 0.0], atol=1e-15)
+    got = evaluate("gaussian", {"gaussian.LineE": 6.4, "gaussian.Sigma": 0.0}, lo, hi)
+    np.testing.assert_array_equal(got, [0.0, 1.0, 0.0])
+    # the line straddling a bin edge splits by its CDF
+    got = evaluate("gaussian", {"gaussian.LineE": 7.0, "gaussian.Sigma": 0.01}, lo, hi)
+    np.testing.assert_allclose(got, [0.0, 0.5, 0.5], rtol=1e-12)
+
+
+def test_wide_line_across_narrow_bins():
+    edges = np.linspace(4.0, 8.0, 8001)  # 0.5 eV bins under a 0.3 keV line
+    params = {"gaussian.LineE": 6.0, "gaussian.Sigma": 0.3, "gaussian.norm": 1.0}
+    got = evaluate("gaussian", params, edges[:-1], edges[1:])
+    ref = special.ndtr((edges[1:] - 6.0) / 0.3) - special.ndtr((edges[:-1] - 6.0) / 0.3)
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-15)
+    assert abs(got.sum() - 1.0) < 1e-9
+
+
+def test_k0_approximation():
+    x = np.geomspace(1e-4, 50.0, 200)
+    np.testing.assert_allclose(np.asarray(jax.jit(_k0)(x)), special.k0(x), rtol=3e-7)
+
+
+def test_absorption_equals_tables_at_table_energies(shared_data):
+    from astropy.io import fits
+
+    for name, fname in [("tbabs", "xsect_tbabs_wilm.fits"), ("phabs", "xsect_phabs_angr.fits"),
+                        ("wabs", "xsect_wabs_angr.fits")]:
+        with fits.open(shared_data / "absorption" / fname) as hdul:
+            energy = np.asarray(hdul[1].data["ENERGY"], float)[::97]
+            sigma = np.asarray(hdul[1].data["SIGMA"], float)[::97]
+        np.testing.assert_allclose(cross_section(name, energy), sigma, rtol=1e-12)
+        # bin averages over tiny bins centred on table energies equal exp(-nH SIGMA)
+        lo, hi = energy * (1 - 1e-9), energy * (1 + 1e-9)
+        got = evaluate(f"{name}*constadd", {f"{name}.nH": 0.7}, lo, hi) / (hi - lo)
+        np.testing.assert_allclose(got, np.exp(-0.7 * sigma), rtol=1e-6)
+    # spot values of shared/data/README.md
+    np.testing.assert_allclose(cross_section("tbabs", np.array([0.5, 1.0, 6.0])),
+                               [6.296, 1.738, 0.01415], rtol=2e-3)
+
+
+def test_absorption_smooth_between_table_points_and_extrapolated():
+    from jxspec_nb.model.components.tables import absorption_table
+
+    log_e, log_s = absorption_table("tbabs")
+    # log-log interpolation: at the geometric mean of two table energies, the
+    # cross section is the geometric mean of theirs (no overshoot between points)
+    mid = np.exp(0.5 * (log_e[1:] + log_e[:-1]))[::37]
+    expected = np.exp(0.5 * (log_s[1:] + log_s[:-1]))[::37]
+    np.testing.assert_allclose(cross_section("tbabs", mid), expected, rtol=1e-12)
+    below = cross_section("tbabs", np.array([0.05, 0.08, 0.1]))
+    above = cross_section("tbabs", np.array([20.0, 30.0, 50.0]))
+    assert np.all(np.diff(below) < 0) and np.all(np.diff(above) < 0)
+    assert np.all(np.isfinite(below)) and np.all(above > 0)
+
+
+def bin_average(f, lo=LO, hi=HI, points=None):
+    return quad_bins(f, lo, hi, points) / (hi - lo)
+
+
+MULTIPLICATIVE = [
+    ("constant", {"constant.factor": 0.37}, lambda e: 0.37),
+    ("expabs", {"expabs.LowECut": 1.5}, lambda e: np.exp(-1.5 / e)),
+    ("highecut", {"highecut.cutoffE": 4.0, "highecut.foldE": 3.0},
+     lambda e: 1.0 if e < 4.0 else np.exp((4.0 - e) / 3.0)),
+    ("gabs", {"gabs.LineE": 2.0, "gabs.Sigma": 0.8, "gabs.Strength": 0.5},
+     lambda e: np.exp(-0.5 / (math.sqrt(2 * math.pi) * 0.8) * np.exp(-0.5 * ((e - 2) / 0.8) ** 2))),
+    ("zedge", {"zedge.edgeE": 7.1, "zedge.MaxTau": 0.6, "zedge.Redshift": 0.1},
+     lambda e: 1.0 if e * 1.1 < 7.1 else np.exp(-0.6 * (e * 1.1 / 7.1) ** -3)),
+]
+
+
+@pytest.mark.parametrize("expr,params,factor", MULTIPLICATIVE, ids=[m[0] for m in MULTIPLICATIVE])
+def test_multiplicative_bin_averages(expr, params, factor):
+    edges = np.geomspace(0.3, 12.0, 301)
+    lo, hi = edges[:-1], edges[1:]
+    got = evaluate(f"{expr}*constadd", params, lo, hi) / (hi - lo)
+    ref = bin_average(factor, lo, hi)
+    # discontinuous factors (cutoff, edge) are exact except in the bin holding the jump
+    jump = {"highecut": 4.0, "zedge": 7.1 / 1.1}.get(expr)
+    keep = np.ones(lo.size, bool) if jump is None else ~((lo < jump) & (hi > jump))
+    np.testing.assert_allclose(got[keep], ref[keep], rtol=1e-6)
+    if jump is not None:
+        np.testing.assert_allclose(got[~keep], ref[~keep], rtol=0.05)
+
+
+def test_cabs_is_thomson_at_low_energy_and_klein_nishina_at_high():
+    lo, hi = np.array([1.0, 511.0]), np.array([1.001, 511.5])
+    got = evaluate("cabs*constadd", {"cabs.nH": 10.0}, lo, hi) / (hi - lo)
+    x = 1.0
+    kn = 0.75 * ((1 + x) / x**3 * (2 * x * (1 + x) / (1 + 2 * x) - np.log(1 + 2 * x))
+                 + np.log(1 + 2 * x) / (2 * x) - (1 + 3 * x) / (1 + 2 * x) ** 2)
+    sigma_t = 6.6524587e-25
+    np.testing.assert_allclose(got[0], np.exp(-10e22 * sigma_t * (1 - 2 / 511)), rtol=1e-5)
+    np.testing.assert_allclose(got[1], np.exp(-10e22 * sigma_t * kn), rtol=1e-4)
+
+
+def test_grid_quadrature_subdivides_wide_bins():
+    g = Grid(np.array([1.0, 10.0]), np.array([2.0, 30.0]))
+    assert g.n_sub >= 50
+    got = np.asarray(g.integrate(lambda e: np.exp(-e / 3.0) * e))
+    ref = quad_bins(lambda e: np.exp(-e / 3.0) * e, g.e_lo, g.e_hi)
+    np.testing.assert_allclose(got, ref, rtol=1e-7)
