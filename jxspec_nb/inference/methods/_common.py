@@ -1,0 +1,156 @@
+"""What every method shares: the chunk loop, prior draws, and turning draws into a result.
+
+Each method module has the same shape::
+
+    def run(problem, data, observations, *, chains, warmup, samples, steps, seed,
+            progress, **options) -> FitResult
+
+and ends with :func:`make_result` on its draws in unconstrained space.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..._jax import jax, jnp
+from ..compile import Problem
+
+__all__ = ["run_chunks", "prior_draws_u", "make_result", "pointwise_batched", "Timer"]
+
+_BATCH = 256
+
+
+class Timer:
+    """Wall-clock phases: ``with timer("compile"): ...``; ``timer.timings``."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._t0 = time.perf_counter()
+
+    def __call__(self, name: str) -> Timer:
+        self._name = name
+        return self
+
+    def __enter__(self) -> Timer:
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.add(self._name, time.perf_counter() - self._start)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.timings[name] = self.timings.get(name, 0.0) + seconds
+
+    def total(self) -> dict[str, float]:
+        out = dict(self.timings)
+        out["total"] = time.perf_counter() - self._t0
+        return out
+
+
+def run_chunks(step: Callable[[Any], tuple[Any, Any]], state: Any, n_chunks: int,
+               on_chunk: Callable[[int, Any], None], progress: Any,
+               method: str) -> tuple[Any, list[Any], bool]:
+    """Call ``step`` ``n_chunks`` times; stop cleanly on KeyboardInterrupt.
+
+    ``on_chunk(k, output)`` runs after each chunk (progress updates). Returns the
+    final state, the list of chunk outputs and whether the run was interrupted.
+    """
+    outs: list[Any] = []
+    interrupted = False
+    try:
+        for k in range(n_chunks):
+            state, out = step(state)
+            outs.append(jax.device_get(out))
+            on_chunk(k, outs[-1])
+    except KeyboardInterrupt:
+        interrupted = True
+        warnings.warn(f"{method} interrupted after {len(outs)} of {n_chunks} chunks: "
+                      "keeping the draws made so far", RuntimeWarning, stacklevel=3)
+    progress.finish(interrupted=interrupted)
+    return state, outs, interrupted
+
+
+def prior_draws_u(problem: Problem, data: Any, rng: np.random.Generator, n: int,
+                  spread: float = 2.0) -> np.ndarray:
+    """``n`` starting points: model parameters uniform in (-spread, spread) in
+    sampling space (numpyro's default), background rates near their data."""
+    base = problem.u_from_values(np.zeros(problem.n_free), data)
+    u = np.tile(base, (n, 1))
+    u[:, :problem.n_free] = rng.uniform(-spread, spread, (n, problem.n_free))
+    if problem.dim > problem.n_free:
+        u[:, problem.n_free:] += rng.normal(0.0, 0.1, (n, problem.dim - problem.n_free))
+    return u
+
+
+def pointwise_batched(problem: Problem, u: np.ndarray, data: Any) -> dict[str, np.ndarray]:
+    """``problem.pointwise`` over many draws in fixed-size batches (one compile)."""
+    n = u.shape[0]
+    batch = min(_BATCH, n) if n < _BATCH else _BATCH
+    outs: list[dict[str, Any]] = []
+    for start in range(0, n, batch):
+        chunk = u[start:start + batch]
+        pad = batch - chunk.shape[0]
+        if pad:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
+        res = jax.device_get(problem.pointwise(jnp.asarray(chunk), data))
+        outs.append({k: np.asarray(v)[:batch - pad] for k, v in res.items()})
+    return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+
+
+def make_result(problem: Problem, data: Any, observations: Sequence[Any], u: np.ndarray, *,
+                method: str, timer: Timer, seed: int,
+                sample_stats: dict[str, np.ndarray] | None = None,
+                best_u: np.ndarray | None = None, log_evidence: float | None = None,
+                log_evidence_err: float | None = None, elbo: np.ndarray | None = None,
+                extra: dict[str, Any] | None = None, weights: np.ndarray | None = None) -> Any:
+    """Build the :class:`~jxspec_nb.results.FitResult` from draws ``u[chain, draw, dim]``."""
+    from ...results._idata import build_draws
+    from ...results.result import FitResult
+
+    t0 = time.perf_counter()
+    chains, draws, dim = u.shape
+    flat = u.reshape(chains * draws, dim)
+    pw = pointwise_batched(problem, flat, data)
+    if best_u is None:
+        best = int(np.argmax(pw["loglik"].sum(axis=1)))
+        best_vals, stat = pw["values"][best], float(pw["statistic"][best])
+        best_derived = pw["derived"][best]
+    else:
+        pb = pointwise_batched(problem, best_u[None, :], data)
+        best_vals, stat = pb["values"][0], float(pb["statistic"][0])
+        best_derived = pb["derived"][0]
+    best_fit = {n: float(v) for n, v in zip(problem.names, best_vals, strict=True)}
+    best_fit.update({n: float(v) for n, v in zip(problem.derived_names, best_derived,
+                                                 strict=True)})
+    rng = np.random.default_rng(seed + 7919)
+    arrays = build_draws(problem, data, observations, pw, chains, draws, sample_stats or {},
+                         rng)
+    timer.add("postprocess", time.perf_counter() - t0)
+    return FitResult(
+        draws=arrays, method=method, spec=problem.spec, observations=tuple(observations),
+        timings=timer.total(), stat=_stat_label(problem), fit_statistic=stat, dof=problem.dof,
+        log_evidence=log_evidence, log_evidence_err=log_evidence_err,
+        elbo=None if elbo is None else np.asarray(elbo, dtype=np.float64),
+        best_fit=best_fit, extra=dict(extra or {}), background=_bkg_text(problem),
+        problem=problem, data=data,
+    )
+
+
+def _stat_label(problem: Problem) -> str:
+    """The statistic as XSPEC names it: C-stat with a profiled background is W-stat."""
+    modes = {lay.background for lay in problem.layouts}
+    if problem.stat == "cstat" and modes == {"wstat"}:
+        return "wstat"
+    return problem.stat
+
+
+def _bkg_text(problem: Problem) -> str:
+    if problem.bkg_spec is not None:
+        return problem.bkg_spec.text
+    modes = {lay.background for lay in problem.layouts}
+    return ",".join(sorted(modes))

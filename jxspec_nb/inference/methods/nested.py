@@ -1,0 +1,161 @@
+"""Nested sampling with jaxns 3 (race-tree nested sampling), for the evidence.
+
+The jaxns model draws one unit-cube vector ``q`` and maps it through each
+prior's inverse CDF (:meth:`PriorDef.from_unit`); the likelihood is the
+problem's (Bayesian background rates are profiled, as in W-stat). jaxns runs
+compiled depth epochs between Python goal checks: progress (log Z so far,
+likelihood evaluations) is reported there, and a KeyboardInterrupt raised by the
+progress callback stops the run at that boundary, keeping what was sampled.
+The weighted samples are resampled to ``samples`` equally weighted draws.
+
+Options: ``dlogZ`` (stop when the remaining evidence is below this, jaxns'
+default if None), ``max_samples`` (buffer size, jaxns' default if None).
+``steps`` caps the number of goal iterations.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..._jax import jax, jnp
+from ...errors import FitError
+from ..compile import Problem
+from ._common import Timer, make_result
+from .mle import x_to_u
+
+__all__ = ["run"]
+
+
+def _import_jaxns_quietly() -> None:
+    """Import jaxns without its logging side effects.
+
+    jaxns 3 calls ``logging.config.dictConfig`` at import time: it adds handlers
+    to the *root* logger and opens ``./application.log`` in the current folder.
+    We keep its console logger (at WARNING) and drop the rest.
+    """
+    import logging
+    import logging.config
+    import sys
+
+    if "jaxns.logging" in sys.modules:
+        return
+    original = logging.config.dictConfig
+
+    def without_files_or_root(config: dict) -> None:
+        config = dict(config)
+        config.pop("root", None)
+        handlers = {
+            name: spec
+            for name, spec in config.get("handlers", {}).items()
+            if not str(spec.get("class", "")).endswith("FileHandler")
+        }
+        config["handlers"] = handlers
+        config["loggers"] = {
+            name: {**spec, "handlers": [h for h in spec.get("handlers", []) if h in handlers]}
+            for name, spec in config.get("loggers", {}).items()
+        }
+        original(config)
+
+    logging.config.dictConfig = without_files_or_root
+    try:
+        import jaxns.logging  # noqa: F401
+    finally:
+        logging.config.dictConfig = original
+    logging.getLogger("jaxns").setLevel(logging.WARNING)
+
+
+def _model(problem: Problem) -> Any:
+    _import_jaxns_quietly()
+    import tensorflow_probability.substrates.jax as tfp
+    from jaxns.model import Model
+    from jaxns.priors import Prior
+
+    k = problem.n_free
+    priors = problem.priors
+
+    def prior_model(data: Any) -> Any:
+        q = Prior(tfp.distributions.Uniform(low=jnp.zeros(k), high=jnp.ones(k)),
+                  name="q").realise()
+        x = jnp.stack([p.from_unit(q[i]) for i, p in enumerate(priors)])
+        return problem._loglik_values_total(x, data)
+
+    return Model(prior_model=prior_model)
+
+
+def _resample(log_w: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Systematic resampling: indices of ``n`` equally weighted draws."""
+    w = np.exp(log_w - np.max(log_w))
+    w /= w.sum()
+    positions = (rng.random() + np.arange(n)) / n
+    return np.minimum(np.searchsorted(np.cumsum(w), positions), w.size - 1)
+
+
+def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int = 4,
+        warmup: int = 1000, samples: int = 1000, steps: int | None = None, seed: int = 0,
+        progress: Any, timer: Timer, dlogZ: float | None = None,
+        max_samples: int | None = None) -> Any:
+    """Nested sampling; see the module docstring."""
+    _import_jaxns_quietly()
+    from jaxns.algorithm.depth import _depth_condition_reached
+    from jaxns.core import NestedSampler
+    from jaxns.depth_condition import DepthCondition
+    from jaxns.run_config import default_depth_condition
+
+    model = problem.cached("ns-model", lambda: _model(problem))
+    depth = default_depth_condition()
+    if dlogZ is not None:
+        depth = DepthCondition(**{**{f: getattr(depth, f) for f in depth.__dataclass_fields__},
+                                  "dlogZ": float(dlogZ)})
+    kwargs = {} if max_samples is None else {"max_samples": int(max_samples)}
+    sampler = NestedSampler(model=model, depth_condition=depth, **kwargs)
+    cap = int(steps) if steps else 10_000
+    progress.start(method="ns", total=cap, chains=1, labels=["live points"])
+    interrupted = False
+
+    def goal(state: Any) -> bool:
+        nonlocal interrupted
+        it = int(state.goal_loop_iter)
+        if it == 0:
+            return False
+        try:
+            progress.update(chain=None, done=it, info={
+                "log_z": float(state.expected_log_Z_mean),
+                "evaluations": float(state.total_num_likelihood_evaluations)})
+        except KeyboardInterrupt:
+            interrupted = True
+            warnings.warn("nested sampling interrupted: keeping the samples so far "
+                          "(the evidence is then a lower bound)", RuntimeWarning, stacklevel=2)
+            return True
+        return it >= cap or bool(_depth_condition_reached(state, depth))
+
+    t0 = time.perf_counter()
+    state = sampler.run_until_goal(goal, key=jax.random.PRNGKey(seed), args=(data,))
+    progress.finish(interrupted=interrupted)
+    res = state.to_result().trim()
+    timer.add("sampling", time.perf_counter() - t0)
+    try:
+        q = np.asarray(res.U_samples["q"])
+    except (KeyError, TypeError, IndexError):
+        q = np.asarray(jax.tree.leaves(res.U_samples)[0])
+    q = q.reshape(q.shape[0], -1)
+    if q.shape[0] == 0:
+        raise FitError("nested sampling produced no samples")
+    rng = np.random.default_rng(seed)
+    idx = _resample(np.asarray(res.log_dp), samples, rng)
+    x = np.column_stack([np.asarray(p.from_unit(jnp.asarray(q[idx, i])))
+                         for i, p in enumerate(problem.priors)])
+    u = x_to_u(problem, x)
+    if problem.dim > problem.n_free:
+        nuis = problem.u_from_values(x[0], data)[problem.n_free:]
+        u = np.concatenate([u, np.broadcast_to(nuis, (u.shape[0], nuis.size))], axis=1)
+    extra = {"interrupted": interrupted, "ess": float(res.ess),
+             "likelihood_evaluations": int(res.total_num_likelihood_evaluations),
+             "ns_samples": int(res.total_num_samples)}
+    return make_result(problem, data, observations, u[None], method="ns", timer=timer,
+                       seed=seed, log_evidence=float(res.log_Z_mean),
+                       log_evidence_err=float(res.log_Z_uncert), extra=extra)

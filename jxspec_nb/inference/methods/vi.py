@@ -1,0 +1,141 @@
+"""Variational inference with numpyro SVI, in compiled chunks of optimisation steps.
+
+The numpyro model samples the unconstrained vector ``u`` (improper flat) and adds
+the problem's log-density as a factor, so the guides work directly in the
+sampling space of :class:`~jxspec_nb.inference.compile.Problem`.
+
+Options: ``guide`` (``"mvn"`` = AutoMultivariateNormal (default) or ``"normal"``
+= AutoNormal, mean field), ``optimizer`` (an optax name: ``"adam"`` (default),
+``"adamw"``, ``"sgd"``, ... or an optax ``GradientTransformation``),
+``learning_rate`` (0.005, decayed tenfold over the run for optimisers given by
+name), ``num_particles`` (2), ``init_scale`` (0.1), ``chunk`` (steps per compiled
+call, 250), ``init`` (None: start at the posterior mode with the Laplace covariance, found by
+BFGS from the best of 256 prior draws; or ``{name: value}`` with ``init_scale``).
+``steps`` defaults to 2000. The ELBO of every step is kept.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..._jax import jax, jnp
+from ...errors import FitError
+from ..compile import Problem
+from ._common import Timer, make_result, run_chunks
+from .mle import posterior_mode
+
+__all__ = ["run"]
+
+
+def _optimizer(optimizer: Any, learning_rate: float, steps: int) -> Any:
+    import optax
+    from numpyro.optim import optax_to_numpyro
+
+    if isinstance(optimizer, str):
+        fn = getattr(optax, optimizer, None)
+        if fn is None:
+            raise FitError(f"unknown optax optimiser {optimizer!r} (e.g. 'adam', 'adamw')")
+        # decay the learning rate tenfold over the run: fast start, quiet end
+        schedule = optax.exponential_decay(learning_rate, steps, 0.1)
+        optimizer = fn(schedule)
+    return optax_to_numpyro(optimizer)
+
+
+def _build(problem: Problem, guide_name: str, optimizer: Any, learning_rate: float, steps: int,
+           num_particles: int, chunk: int, u0: np.ndarray,
+           init_scale: float) -> dict[str, Any]:
+    import numpyro
+    import numpyro.distributions as dist
+    from numpyro.infer import SVI, Trace_ELBO
+    from numpyro.infer.autoguide import AutoMultivariateNormal, AutoNormal
+    from numpyro.infer.initialization import init_to_value
+
+    dim = problem.dim
+
+    def model(data: Any) -> None:
+        u = numpyro.sample("u", dist.ImproperUniform(dist.constraints.real_vector, (),
+                                                     (dim,)))
+        numpyro.factor("log_density", problem._log_density(u, data))
+
+    init = init_to_value(values={"u": jnp.asarray(u0)})
+    if guide_name in ("mvn", "multivariate", "AutoMultivariateNormal"):
+        guide = AutoMultivariateNormal(model, init_loc_fn=init, init_scale=init_scale)
+    elif guide_name in ("normal", "meanfield", "AutoNormal"):
+        guide = AutoNormal(model, init_loc_fn=init, init_scale=init_scale)
+    else:
+        raise FitError(f"unknown guide {guide_name!r}; use 'mvn' or 'normal'")
+    svi = SVI(model, guide, _optimizer(optimizer, learning_rate, steps),
+              Trace_ELBO(num_particles=num_particles))
+
+    @jax.jit
+    def init_state(key: Any, data: Any, init_params: Any) -> Any:
+        return svi.init(key, data, init_params=init_params)
+
+    @jax.jit
+    def step(state: Any, data: Any) -> Any:
+        def body(s: Any, _: Any) -> Any:
+            s, loss = svi.update(s, data)
+            return s, loss
+        return jax.lax.scan(body, state, None, length=chunk)
+
+    @jax.jit
+    def draw(key: Any, params: Any, n_keys: Any) -> Any:
+        return guide.sample_posterior(key, params, sample_shape=(n_keys.shape[0],))["u"]
+
+    return {"svi": svi, "guide": guide, "init": init_state, "step": step, "draw": draw}
+
+
+def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int = 4,
+        warmup: int = 1000, samples: int = 1000, steps: int | None = None, seed: int = 0,
+        progress: Any, timer: Timer, guide: str = "mvn", optimizer: Any = "adam",
+        learning_rate: float = 0.005, num_particles: int = 2, chunk: int = 250,
+        init: dict[str, float] | None = None, init_scale: float = 0.1) -> Any:
+    """Fit a variational posterior; see the module docstring."""
+    steps = int(steps or 2000)
+    chunk = max(1, min(chunk, steps))
+    init_params = None
+    if init is None:  # start at the posterior mode with the Laplace covariance
+        with timer("laplace"):
+            u0, cov = posterior_mode(problem, data, seed)
+        if guide in ("normal", "meanfield", "AutoNormal"):
+            init_params = {"u_auto_loc": jnp.asarray(u0),
+                           "u_auto_scale": jnp.asarray(np.sqrt(np.diag(cov)))}
+        else:
+            init_params = {"auto_loc": jnp.asarray(u0),
+                           "auto_scale_tril": jnp.asarray(np.linalg.cholesky(cov))}
+    else:
+        x0 = np.array([init.get(n, p.median()) for n, p in zip(problem.names, problem.priors,
+                                                               strict=True)])
+        u0 = problem.u_from_values(x0, data)
+    key = ("vi", guide, repr(optimizer), float(learning_rate), steps, num_particles, chunk,
+           None if init is None else u0.tobytes(), float(init_scale))
+    fns = problem.cached(key, lambda: _build(problem, guide, optimizer, learning_rate, steps,
+                                             num_particles, chunk, u0, init_scale))
+    rng_key, draw_key = jax.random.split(jax.random.PRNGKey(seed))
+    with timer("compile"):
+        state = fns["init"](rng_key, data, init_params)
+        jax.block_until_ready(state)
+    n_chunks = -(-steps // chunk)
+    progress.start(method="vi", total=n_chunks * chunk, chains=1, labels=["ELBO"])
+
+    def on_chunk(k: int, losses: Any) -> None:
+        progress.update(chain=None, done=(k + 1) * chunk,
+                        info={"elbo": float(-np.mean(np.asarray(losses)[-10:]))})
+
+    t0 = time.perf_counter()
+    state, outs, interrupted = run_chunks(lambda s: fns["step"](s, data), state, n_chunks,
+                                          on_chunk, progress, "vi")
+    timer.add("optimisation", time.perf_counter() - t0)
+    if not outs:
+        raise FitError("VI was interrupted before the first chunk finished")
+    elbo = -np.concatenate([np.asarray(o) for o in outs])
+    params = fns["svi"].get_params(state)
+    u = np.asarray(fns["draw"](draw_key, params, jnp.zeros(samples)))[None, :, :]
+    extra = {"interrupted": bool(interrupted), "guide": guide, "optimizer": repr(optimizer),
+             "learning_rate": float(learning_rate)}
+    return make_result(problem, data, observations, u, method="vi", timer=timer, seed=seed,
+                       elbo=elbo, extra=extra)

@@ -1,0 +1,182 @@
+"""Every method on a fast synthetic problem agrees with NUTS; MLE finds ULX-4's global minimum."""
+
+import numpy as np
+import pytest
+
+from jxspec_nb.inference import fit, model_with_priors
+from jxspec_nb.inference._synthetic import ToyModel, toy_observation
+
+TRUTH = {"toyabs.nH": 0.5, "powerlaw.PhoIndex": 1.8, "powerlaw.norm": 1e-3}
+PRIORS = {"toyabs.nH": "Uniform(0, 2)", "powerlaw.PhoIndex": "Uniform(0, 4)",
+          "powerlaw.norm": "LogUniform(1e-5, 1)"}
+
+
+@pytest.fixture(scope="module")
+def problem():
+    model = ToyModel()
+    obs = toy_observation(model, TRUTH, seed=11, exposure=3e3)
+    return model_with_priors(model, PRIORS), obs
+
+
+@pytest.fixture(scope="module")
+def reference(problem):
+    spec, obs = problem
+    return fit(spec, obs, chains=4, warmup=500, samples=500, seed=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def mle(problem):
+    spec, obs = problem
+    return fit(spec, obs, method="mle", samples=2000, seed=2, progress=False, starts=8,
+               screen=128)
+
+
+def _agree(result, reference, tol_median, tol_sd=0.35):
+    ref = reference.summary()
+    got = result.summary()
+    for name in ref.index:
+        sd = ref.loc[name, "sd"]
+        assert abs(got.loc[name, "median"] - ref.loc[name, "median"]) < tol_median * sd, name
+        assert abs(got.loc[name, "sd"] / sd - 1) < tol_sd, name
+
+
+def test_nuts_converges_and_covers_truth(reference):
+    s = reference.summary()
+    assert (s["r_hat"] < 1.01).all()
+    assert (s["ess_bulk"] > 400).all()
+    for name, value in TRUTH.items():
+        assert s.loc[name, "q16"] - 3 * s.loc[name, "sd"] < value < \
+            s.loc[name, "q84"] + 3 * s.loc[name, "sd"]
+    assert reference.draws.sample_stats["diverging"].sum() == 0
+    assert reference.extra["mean_leapfrog_steps"] < 10  # dense mass + log-space norm
+    assert reference.fit_statistic == pytest.approx(
+        reference.fit_statistic, rel=0) and reference.dof == 37
+
+
+def test_mle_agrees_with_nuts(problem, reference, mle):
+    spec, obs = problem
+    res = mle
+    ref = reference.summary()
+    for name in spec.free_names:
+        sd = ref.loc[name, "sd"]
+        assert abs(res.best_fit[name] - ref.loc[name, "median"]) < 0.5 * sd
+        assert res.extra["errors"][name] == pytest.approx(sd, rel=0.3)
+        lo, hi = res.extra["intervals"][name]
+        assert lo < res.best_fit[name] < hi
+        assert (hi - lo) / 2 == pytest.approx(sd, rel=0.3)
+    # the statistic at the optimum is the lowest of all draws
+    assert res.fit_statistic <= reference.fit_statistic + 1e-6
+    assert res.extra["starts_at_minimum"] >= 1
+
+
+def test_vi_agrees_with_nuts(problem, reference):
+    spec, obs = problem
+    res = fit(spec, obs, method="vi", steps=1500, samples=2000, seed=3, progress=False)
+    _agree(res, reference, 0.3)
+    assert res.elbo.shape == (1500,) and np.isfinite(res.elbo).all()
+    assert res.elbo[-100:].mean() > res.elbo[:10].mean() - 1.0
+    mf = fit(spec, obs, method="vi", steps=500, samples=1000, seed=3, progress=False,
+             guide="normal", optimizer="adamw")
+    assert mf.summary().loc["powerlaw.PhoIndex", "median"] == pytest.approx(
+        reference.summary().loc["powerlaw.PhoIndex", "median"],
+        abs=0.5 * reference.summary().loc["powerlaw.PhoIndex", "sd"])
+
+
+def test_aies_agrees_with_nuts(problem, reference):
+    spec, obs = problem
+    res = fit(spec, obs, method="aies", warmup=300, samples=300, seed=4, progress=False)
+    assert res.draws.shape == (32, 300)
+    _agree(res, reference, 0.3)
+    de = fit(spec, obs, method="aies", warmup=200, samples=200, seed=4, progress=False,
+             moves={"de": 1.0}, chunk=100)
+    _agree(de, reference, 0.4, tol_sd=0.5)
+
+
+def test_nested_sampling_evidence(problem, reference, mle):
+    from jxspec_nb.inference.compile import get_problem
+
+    spec, obs = problem
+    res = fit(spec, obs, method="ns", samples=2000, seed=5, progress=False)
+    _agree(res, reference, 0.3)
+    assert np.isfinite(res.log_evidence) and 0 < res.log_evidence_err < 1.0
+    # Laplace approximation of the evidence around the maximum-likelihood point
+    prob, data = get_problem(spec, [obs])
+    x = np.array([mle.best_fit[n] for n in prob.names])
+    log_prior = -np.log(2.0) - np.log(4.0) - np.log(x[2]) - np.log(np.log(1e5))
+    _, logdet = np.linalg.slogdet(mle.extra["covariance"])
+    log_z = float(prob.loglik_values(x, data)) + log_prior + 1.5 * np.log(2 * np.pi) + 0.5 * logdet
+    assert res.log_evidence == pytest.approx(log_z, abs=3 * res.log_evidence_err + 0.3)
+
+
+def test_mle_finds_ulx4_global_minimum(shared_data):
+    from jxspec_nb import datasets
+
+    spec = model_with_priors("""tbabs*(powerlaw + bbodyrad)
+    tbabs.nH ~ Uniform(0, 1)
+    powerlaw.PhoIndex ~ Uniform(0, 3)
+    powerlaw.norm ~ LogUniform(1e-5, 1e-1)
+    bbodyrad.kT ~ Uniform(0, 3)
+    bbodyrad.norm ~ LogUniform(1e-3, 1)""")
+    obs = datasets.load("ngc7793_ulx4", bkg=None)
+    res = fit(spec, obs, method="mle", starts=8, screen=256, errors="covariance",
+              samples=100, progress=False)
+    # Levenberg-Marquardt from the defaults stops at kT on its lower limit, C-stat 261
+    assert res.fit_statistic < 100.0 and res.dof == 99
+    assert 0.6 < res.best_fit["bbodyrad.kT"] < 0.9
+    assert 1.8 < res.best_fit["powerlaw.PhoIndex"] < 2.3
+
+
+def test_batch_fit_recovers_truths(problem):
+    from jxspec_nb.inference import fit_batch
+
+    spec, _ = problem
+    model = spec.model
+    fakes = [toy_observation(model, TRUTH, seed=100 + k, name="batch") for k in range(40)]
+    res = fit_batch(spec, fakes)
+    assert res.best.shape == (40, 3) and np.isfinite(res.errors).all()
+    pull = (res.best - np.array([TRUTH[n] for n in res.names])) / res.errors
+    assert np.all(np.abs(pull.mean(axis=0)) < 0.6)
+    assert np.all((pull.std(axis=0) > 0.6) & (pull.std(axis=0) < 1.5))
+    assert res.spectra_per_second > 0 and (res.statistic > 0).all()
+
+
+@pytest.mark.slow
+def test_simulation_based_calibration():
+    """Over 120 spectra simulated from the prior, 68 % intervals cover the truth 63-73 %."""
+    from jxspec_nb.inference._distributions import PriorDef
+
+    model = ToyModel()
+    priors = {"toyabs.nH": PriorDef("Uniform", (0.1, 1.0)),
+              "powerlaw.PhoIndex": PriorDef("Uniform", (1.0, 3.0)),
+              "powerlaw.norm": PriorDef("LogUniform", (3e-4, 3e-3))}
+    spec = model_with_priors(model, priors)
+    rng = np.random.default_rng(2024)
+    hits, n = 0, 0
+    for k in range(120):
+        truth = {name: float(p.sample(rng, 1)[0]) for name, p in priors.items()}
+        obs = toy_observation(model, truth, seed=1000 + k, name="sbc")
+        res = fit(spec, obs, chains=2, warmup=300, samples=300, seed=k, progress=False)
+        s = res.summary()
+        for name, value in truth.items():
+            hits += int(s.loc[name, "q16"] <= value <= s.loc[name, "q84"])
+            n += 1
+    assert 0.63 <= hits / n <= 0.73
+
+
+def test_jaxns_import_leaves_no_log_file_or_root_handlers(tmp_path):
+    """jaxns 3 configures the root logger and opens ./application.log on import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging\n"
+        "from jxspec_nb.inference.methods.nested import _import_jaxns_quietly\n"
+        "_import_jaxns_quietly()\n"
+        "import jaxns\n"
+        "print(len(logging.getLogger().handlers))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "0"
+    assert not (tmp_path / "application.log").exists()
