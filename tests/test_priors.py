@@ -158,3 +158,20 @@ def test_transforms_match_numpyro(prior):
     lo, hi = prior.support
     s = prior.sample(np.random.default_rng(0), 500)
     assert np.all((s >= lo) & (s <= hi)) and math.isfinite(prior.median())
+
+
+def test_normal_prior_far_inside_hard_limits_is_accepted():
+    """A Normal >= 8 sd inside the limits is fine; one that reaches them is not."""
+    from jxspec_nb.errors import PriorError
+    from jxspec_nb.inference import model_with_priors
+
+    ok = model_with_priors(
+        "gaussian\ngaussian.LineE ~ Normal(6.7, 0.01)\n"
+        "gaussian.Sigma ~ Uniform(0, 0.1)\ngaussian.norm ~ LogUniform(1e-6, 1)"
+    )
+    assert "gaussian.LineE" in ok.free_names
+    with pytest.raises(PriorError, match=r"line 2.*hard limits \[0, inf\]"):
+        model_with_priors(
+            "gaussian\ngaussian.LineE ~ Normal(0.05, 0.01)\n"
+            "gaussian.Sigma ~ Uniform(0, 0.1)\ngaussian.norm ~ LogUniform(1e-6, 1)"
+        )

@@ -42,6 +42,9 @@ from ._ties import Tie, TieSyntaxError, dotted_name, parse_tie
 
 __all__ = ["ModelSpec", "model_with_priors"]
 
+# how many prior standard deviations a hard limit must be from a Normal prior's mean
+NORMAL_SAFE_SD = 8.0
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -211,6 +214,14 @@ class _Builder:
     def add_prior(self, name: str, prior: PriorDef, lineno: int | None, col: int) -> None:
         lo, hi = _limits(name, self.params)
         plo, phi = prior.support
+        if prior.kind == "Normal":
+            # a Normal whose mean is >= 8 sd inside the limits puts < 1e-15 of its
+            # mass outside them: accept it (e.g. gaussian.LineE ~ Normal(6.7, 0.01))
+            loc, scale = prior.args
+            plo = max(plo, loc - NORMAL_SAFE_SD * scale) if loc - NORMAL_SAFE_SD * scale >= lo \
+                else plo
+            phi = min(phi, loc + NORMAL_SAFE_SD * scale) if loc + NORMAL_SAFE_SD * scale <= hi \
+                else phi
         if plo < lo - 1e-12 * abs(lo) or phi > hi + 1e-12 * abs(hi):
             raise PriorError(f"prior {prior.text()} of {name} reaches outside the parameter's "
                              f"hard limits [{lo:g}, {hi:g}]; restrict it (e.g. a Uniform or "
