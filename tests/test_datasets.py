@@ -32,3 +32,8 @@ def test_packaged_files_equal_shared_copy(shared_data):
     for path in (ds.spectrum, ds.background, ds.rmf, ds.arf):
         shared = shared_data / "xmm_epic_pn/ngc7793_ulx4" / path.name
         assert path.read_bytes() == shared.read_bytes()
+
+
+def test_load_accepts_a_custom_name():
+    obs = datasets.load("ngc7793_ulx4", name="ulx4_pn", bkg=None)
+    assert obs.name == "ulx4_pn"

@@ -12,7 +12,8 @@ def test_import_is_cheap():
     """`import jxspec_nb` must not pull in jax, numpyro or matplotlib."""
     code = (
         "import sys, jxspec_nb; "
-        "heavy = [m for m in ('jax', 'numpyro', 'matplotlib', 'arviz', 'astropy') if m in sys.modules]; "
+        "mods = ('jax', 'numpyro', 'matplotlib', 'arviz', 'astropy'); "
+        "heavy = [m for m in mods if m in sys.modules]; "
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

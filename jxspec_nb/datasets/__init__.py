@@ -61,11 +61,11 @@ def files(name: str) -> DatasetFiles:
         ) from None
 
 
-def load(name: str = "ngc7793_ulx4", **kwargs: Any):
+def load(dataset: str = "ngc7793_ulx4", /, **kwargs: Any):
     """Load a packaged dataset as an :class:`~jxspec_nb.data.Observation`.
 
     Args:
-        name: dataset name (see :func:`available`).
+        dataset: dataset name (see :func:`available`).
         **kwargs: passed to :func:`jxspec_nb.data.load_observation`
             (e.g. ``band=(0.5, 8.0)``, ``bkg=None`` to drop the background).
 
@@ -75,10 +75,10 @@ def load(name: str = "ngc7793_ulx4", **kwargs: Any):
     """
     from ..data import load_observation
 
-    ds = files(name)
+    ds = files(dataset)
     kwargs.setdefault("band", ds.band)
     kwargs.setdefault("rmf", ds.rmf)
     kwargs.setdefault("arf", ds.arf)
     kwargs.setdefault("bkg", ds.background)
-    kwargs.setdefault("name", name)
+    kwargs.setdefault("name", dataset)
     return load_observation(ds.spectrum, **kwargs)
