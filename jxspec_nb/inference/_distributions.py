@@ -16,9 +16,12 @@ Each :class:`PriorDef` knows three things the samplers need:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-__all__ = ["PriorDef", "KNOWN", "prior_from_numpyro"]
+import numpy as np
+
+__all__ = ["PriorDef", "KNOWN", "VectorForward", "prior_from_numpyro"]
 
 # name -> (positional parameter names, keyword-only names with defaults)
 KNOWN: dict[str, tuple[tuple[str, ...], dict[str, float | None]]] = {
@@ -116,39 +119,31 @@ class PriorDef(NamedTuple):
         return getattr(dist, k)(*a)
 
     # ------------------------------------------------------- sampling space
+    @property
+    def branch(self) -> str:
+        """Which sampling-space transform :meth:`forward` uses (see :func:`_forward`)."""
+        k = self.kind
+        if k != "TruncatedNormal":
+            return k
+        lo, hi = self.support
+        if math.isfinite(lo) and math.isfinite(hi):
+            return "TN_both"
+        if math.isfinite(lo):
+            return "TN_lo"
+        return "TN_hi" if math.isfinite(hi) else "TN_none"
+
+    def _coefs(self) -> tuple[float, float, float, float]:
+        """(a0, a1, lo, hi) as floats for :func:`_forward` (unused ones are 0)."""
+        a = (*self.args, 0.0)
+        lo, hi = self.support
+        if self.kind == "LogUniform":
+            lo, hi = math.log(a[0]), math.log(a[1])
+        return (float(a[0]), float(a[1]), lo if math.isfinite(lo) else 0.0,
+                hi if math.isfinite(hi) else 0.0)
+
     def forward(self, u: Any) -> tuple[Any, Any]:
         """Unconstrained ``u`` -> (value, log prior density in u-space + const)."""
-        import jax.numpy as jnp
-        from jax.nn import log_sigmoid, sigmoid
-        from jax.scipy.stats import norm
-
-        k, a = self.kind, self.args
-        bounded_jac = log_sigmoid(u) + log_sigmoid(-u)
-        if k == "Uniform":
-            return a[0] + (a[1] - a[0]) * sigmoid(u), bounded_jac
-        if k == "LogUniform":
-            la, lb = math.log(a[0]), math.log(a[1])
-            return jnp.exp(la + (lb - la) * sigmoid(u)), bounded_jac
-        if k == "Normal":
-            return a[0] + a[1] * u, -0.5 * u * u
-        if k == "LogNormal":
-            return jnp.exp(a[0] + a[1] * u), -0.5 * u * u
-        if k == "HalfNormal":
-            x = a[0] * jnp.exp(u)
-            return x, -0.5 * (x / a[0]) ** 2 + u
-        lo, hi = self.support  # TruncatedNormal
-        if math.isfinite(lo) and math.isfinite(hi):
-            x = lo + (hi - lo) * sigmoid(u)
-            jac = bounded_jac
-        elif math.isfinite(lo):
-            x = lo + jnp.exp(u)
-            jac = u
-        elif math.isfinite(hi):
-            x = hi - jnp.exp(u)
-            jac = u
-        else:
-            x, jac = a[0] + a[1] * u, 0.0
-        return x, norm.logpdf(x, a[0], a[1]) + jac
+        return _forward(self.branch, u, *self._coefs())
 
     def inverse(self, x: float) -> float:
         """Value -> unconstrained ``u`` (numpy, for initial points)."""
@@ -221,6 +216,90 @@ class PriorDef(NamedTuple):
         plo = ndtr((lo - a[0]) / a[1])
         phi = ndtr((hi - a[0]) / a[1])
         return a[0] + a[1] * ndtri(rng.uniform(plo, phi, size))
+
+
+def _forward(branch: str, u: Any, a0: Any, a1: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
+    """The transform of one :attr:`PriorDef.branch`, elementwise on ``u`` (scalar or vector).
+
+    ``a0, a1``: the prior's arguments; ``lo, hi``: its finite bounds (for LogUniform the
+    logs of its bounds). Returns (value, log prior density in u-space + const).
+    """
+    import jax.numpy as jnp
+    from jax.nn import log_sigmoid, sigmoid
+    from jax.scipy.stats import norm
+
+    if branch in ("Normal", "LogNormal"):
+        z = a0 + a1 * u
+        return (z if branch == "Normal" else jnp.exp(z)), -0.5 * u * u
+    if branch == "HalfNormal":
+        x = a0 * jnp.exp(u)
+        return x, -0.5 * (x / a0) ** 2 + u
+    if branch == "TN_none":
+        x = a0 + a1 * u
+        return x, norm.logpdf(x, a0, a1)
+    if branch in ("TN_lo", "TN_hi"):
+        e = jnp.exp(u)
+        x = lo + e if branch == "TN_lo" else hi - e
+        return x, norm.logpdf(x, a0, a1) + u
+    jac = log_sigmoid(u) + log_sigmoid(-u)  # Uniform, LogUniform, TN_both: bounded
+    z = lo + (hi - lo) * sigmoid(u)
+    if branch == "Uniform":
+        return z, jac
+    if branch == "LogUniform":
+        return jnp.exp(z), jac
+    return z, norm.logpdf(z, a0, a1) + jac
+
+
+class VectorForward:
+    """:meth:`PriorDef.forward` of many priors at once: one vector op per transform branch.
+
+    Indices of each branch are gathered once (numpy); the jitted code then does a
+    handful of vector operations instead of one scalar chain per parameter, which
+    compiles several times faster for problems with tens of parameters.
+
+    Example:
+        >>> vf = VectorForward([PriorDef("Uniform", (0.0, 2.0)), PriorDef("Normal", (1.0, 2.0))])
+        >>> [float(v) for v in vf(np.zeros(2))[0]]
+        [1.0, 1.0]
+    """
+
+    def __init__(self, priors: Sequence[PriorDef]) -> None:
+        self.n = len(priors)
+        groups: dict[str, list[int]] = {}
+        for k, p in enumerate(priors):
+            groups.setdefault(p.branch, []).append(k)
+        self.groups = []
+        order: list[int] = []
+        for branch, idx in groups.items():
+            coefs = np.array([priors[k]._coefs() for k in idx], dtype=np.float64).T
+            self.groups.append((branch, np.array(idx), coefs))
+            order += idx
+        # position in the concatenation of the groups -> parameter index
+        self.perm = np.argsort(np.array(order, dtype=np.int64)) if order else None
+        self.identity = order == list(range(self.n))
+
+    def __call__(self, u: Any) -> tuple[Any, Any]:
+        """``u`` (n,) -> (values (n,), summed log prior density in u-space)."""
+        import jax.numpy as jnp
+
+        if self.n == 0:
+            return jnp.zeros(0), 0.0
+        xs, lp = [], 0.0
+        for branch, idx, coefs in self.groups:
+            if len(self.groups) == 1:
+                ug = u[: self.n]
+            elif idx.size == 1 or np.all(np.diff(idx) == 1):
+                ug = u[int(idx[0]): int(idx[-1]) + 1]
+            else:
+                ug = u[idx]
+            c = coefs if idx.size > 1 else coefs[:, :1]
+            x, lpk = _forward(branch, ug, *(c[i] for i in range(4)))
+            xs.append(x)
+            lp = lp + jnp.sum(lpk)
+        x = xs[0] if len(xs) == 1 else jnp.concatenate(xs)
+        if not self.identity:
+            x = x[self.perm]
+        return x, lp
 
 
 def prior_from_numpyro(d: Any) -> PriorDef | None:

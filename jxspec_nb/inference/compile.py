@@ -24,7 +24,7 @@ import numpy as np
 
 from .._jax import jax, jnp
 from ..errors import FitError
-from ._distributions import PriorDef
+from ._distributions import PriorDef, VectorForward
 from ._model_eval import ObsEval, build_obs_data
 from .priors import ModelSpec
 
@@ -87,6 +87,7 @@ class ObsLayout:
     sparse: bool
     n_bins: int
     grid_key: str = ""  # hash of the energy grid (evaluated as a constant: see ObsEval)
+    blocks: tuple[tuple[int, int, int, int], ...] = ()  # dense fold row blocks (fold_blocks)
 
 
 class Problem:
@@ -115,6 +116,7 @@ class Problem:
             names += ["bkg." + n for n in bkg_spec.free_names]
             priors += list(bkg_spec.prior_defs.values())
         self.names, self.priors = tuple(names), tuple(priors)
+        self._forward = VectorForward(self.priors)
         self.n_free = len(names)
         self.nuisance: list[tuple[int, int, int]] = []  # (obs index, start, size)
         start = self.n_free
@@ -136,13 +138,12 @@ class Problem:
 
     # ------------------------------------------------------------ transforms
     def transform(self, u: Any) -> tuple[Any, Any]:
-        """Unconstrained ``u`` -> (constrained vector, log prior in u-space)."""
-        xs, lp = [], 0.0
-        for k, prior in enumerate(self.priors):
-            x, lpk = prior.forward(u[k])
-            xs.append(x)
-            lp = lp + lpk
-        return (jnp.stack(xs) if xs else jnp.zeros(0)), lp
+        """Unconstrained ``u`` -> (constrained vector, log prior in u-space).
+
+        One vector operation per kind of prior transform (:class:`VectorForward`),
+        not one scalar chain per parameter: compiles much faster for many parameters.
+        """
+        return self._forward(u)
 
     def _split(self, x: Any, u: Any, data: Any) -> tuple[dict[str, Any], list[Any], Any]:
         """Free values, per-observation Bayesian background expectations, log-jac."""
@@ -158,7 +159,7 @@ class Problem:
     # ------------------------------------------------------------ likelihood
     def _terms(self, values: dict[str, Any], bkgs: list[Any], data: Any) -> list[Any]:
         return [ev.terms(values, bkgs[i], data[i], self.layouts[i].background, self.stat,
-                         self.layouts[i].sparse)
+                         self.layouts[i].sparse, self.layouts[i].blocks)
                 for i, ev in enumerate(self.evals)]
 
     def _log_density(self, u: Any, data: Any) -> Any:
@@ -279,11 +280,11 @@ def get_problem(spec: ModelSpec, observations: Sequence[Any], *, stat: str = "cs
     layouts, data, grids = [], [], []
     for name, obs in zip(names, observations, strict=True):
         mode = _background_mode(obs, stat, background)
-        d, sparse = build_obs_data(obs, mode, stat)
+        d, sparse, blocks = build_obs_data(obs, mode, stat)
         e_lo = np.ascontiguousarray(obs.e_lo, dtype=np.float64)
         e_hi = np.ascontiguousarray(obs.e_hi, dtype=np.float64)
         gkey = hashlib.blake2b(e_lo.tobytes() + b"|" + e_hi.tobytes(), digest_size=12).hexdigest()
-        layouts.append(ObsLayout(name, mode, sparse, int(d["counts"].shape[0]), gkey))
+        layouts.append(ObsLayout(name, mode, sparse, int(d["counts"].shape[0]), gkey, blocks))
         data.append(d)
         grids.append((e_lo, e_hi))
     bkg_spec = background if isinstance(background, ModelSpec) else None
