@@ -7,21 +7,12 @@ import re
 
 import numpy as np
 import pytest
+from _shared import MODEL, ULX  # noqa: E402  (one compiled problem per session)
 
 from jxspec_nb.data import load_observation
 from jxspec_nb.inference import fit, model_with_priors
 from jxspec_nb.model import parse_model
 from jxspec_nb.results import display
-
-ULX = "xmm_epic_pn/ngc7793_ulx4/PN_spectrum_grp20.fits"
-# the same problem as tests/test_magics.py and tests/test_plots.py: compiled once a session
-MODEL = """tbabs*(powerlaw + bbodyrad)   # the quickstart model
-tbabs.nH ~ Uniform(0, 1)
-powerlaw.PhoIndex ~ Uniform(0, 4)
-powerlaw.norm ~ LogUniform(1e-5, 1e-1)
-bbodyrad.kT ~ Uniform(0.05, 3)
-bbodyrad.norm ~ LogUniform(1e-3, 10)
-"""
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _shared import MODEL, ULX  # noqa: E402  (one compiled problem per session)
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
@@ -15,15 +16,6 @@ from jxspec_nb.data import Observation
 from jxspec_nb.notebook import widgets
 from jxspec_nb.notebook.widgets import WidgetProgress, format_info, format_seconds
 
-ULX = "xmm_epic_pn/ngc7793_ulx4/PN_spectrum_grp20.fits"
-# the same problem as tests/test_display.py and tests/test_plots.py: compiled once a session
-MODEL = """tbabs*(powerlaw + bbodyrad)   # the quickstart model
-tbabs.nH ~ Uniform(0, 1)
-powerlaw.PhoIndex ~ Uniform(0, 4)
-powerlaw.norm ~ LogUniform(1e-5, 1e-1)
-bbodyrad.kT ~ Uniform(0.05, 3)
-bbodyrad.norm ~ LogUniform(1e-3, 10)
-"""
 FAST = "--chains 2 --warmup 60 --samples 90 --seed 3"  # two chunks of 100 steps
 
 

@@ -12,21 +12,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from _shared import MODEL, ULX  # noqa: E402  (one compiled problem per session)
 
 from jxspec_nb.data import load_observation  # noqa: E402
 from jxspec_nb.errors import FitError  # noqa: E402
 from jxspec_nb.inference import fit, model_with_priors  # noqa: E402
 from jxspec_nb.results import plots  # noqa: E402
-
-ULX = "xmm_epic_pn/ngc7793_ulx4/PN_spectrum_grp20.fits"
-# the same problem as tests/test_magics.py and tests/test_display.py: compiled once a session
-MODEL = """tbabs*(powerlaw + bbodyrad)   # the quickstart model
-tbabs.nH ~ Uniform(0, 1)
-powerlaw.PhoIndex ~ Uniform(0, 4)
-powerlaw.norm ~ LogUniform(1e-5, 1e-1)
-bbodyrad.kT ~ Uniform(0.05, 3)
-bbodyrad.norm ~ LogUniform(1e-3, 10)
-"""
 
 
 @pytest.fixture(scope="module")
