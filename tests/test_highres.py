@@ -45,7 +45,9 @@ def init(spec, sxs):
 def nuts_result(spec, sxs, init):
     from jxspec_nb.inference import fit
 
-    return fit(spec, sxs, method="nuts", chains=2, warmup=250, samples=250, seed=1,
+    # 4 chains (run two by two on CI's 2 cores): with 2 x 250 the R-hat of vbroad.Sigma
+    # sat near the 1.05 bound and failed on some machines (1.055 seen)
+    return fit(spec, sxs, method="nuts", chains=4, warmup=300, samples=300, seed=1,
                progress=False, init=init)
 
 
@@ -155,7 +157,7 @@ def test_sxs_nuts_fit_physical_units(nuts_result):
     assert 2 < v.sigma_v.sd < 12
     assert -30 < v.v_bulk.median < 120
     assert 8 < v.v_bulk.sd < 40
-    assert v.n_draws == 500
+    assert v.n_draws == 1200
     s = nuts_result.samples()
     assert np.allclose(v.sigma_v.median, np.median(s["vbroad.Sigma"]) * C_KM_S)
     assert nuts_result.summary().loc["vbroad.Sigma", "r_hat"] < 1.05
@@ -172,7 +174,7 @@ def test_vi_and_nuts_sigma_v_agree(nuts_result, vi_result):
 
 def test_posterior_predictive_follows_the_lines(nuts_result, sxs):
     pred = nuts_result.predicted_counts(0)
-    assert pred.shape == (500, 42)
+    assert pred.shape == (1200, 42)
     med = np.median(pred, axis=0)
     resid = (sxs.counts - med) / np.sqrt(np.maximum(med, 1.0))
     assert np.sum(resid**2) < 3 * 42  # a good fit: chi2-like sum near the number of bins

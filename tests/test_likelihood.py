@@ -92,6 +92,11 @@ def test_problem_log_density_by_hand(toy):
             np.where(obs.counts > 0, obs.counts, 1) / mu), 0)), rel=1e-10)
     assert np.allclose(pw["values"][0], x)
     assert prob.dof == obs.counts.size - 3
+    # the samplers' path folds in single precision: same log-likelihood to ~1e-7
+    fast = float(prob._loglik_values_total(x, data, fast=True))
+    assert fast == pytest.approx(ll_hand, rel=1e-6) and fast != float(ll_hand)
+    assert data[0]["fold_fast"].dtype == np.float32 if "fold_fast" in data[0] else \
+        data[0]["fold0_fast"].dtype == np.float32
 
 
 def test_joint_fit_overrides_cross_factor_gain_and_ties(toy):

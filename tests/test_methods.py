@@ -53,6 +53,33 @@ def test_nuts_converges_and_covers_truth(reference):
         reference.fit_statistic, rel=0) and reference.dof == 37
 
 
+def test_chains_run_in_parallel_over_cpu_devices(problem, reference):
+    """jxspec_nb gives JAX one CPU device per core; NUTS splits the chains over them.
+
+    The split changes only where a chain runs: the same seed gives the same chains as
+    running them one after the other on one device (to rounding: XLA may compile the
+    two programs with different summation orders, which chaotic trajectories amplify).
+    """
+    import jax
+
+    from jxspec_nb._jax import _cpu_count
+
+    spec, obs = problem
+    if _cpu_count() >= 2:  # CI has 2 cores
+        assert jax.local_device_count() >= 2
+    assert reference.extra["chain_method"] == (
+        "parallel" if jax.local_device_count() >= 2 else "sequential")
+    short = dict(chains=3, warmup=150, samples=100, seed=5, progress=False)  # 3: padded
+    par = fit(spec, obs, chain_method="parallel", **short)
+    seq = fit(spec, obs, chain_method="sequential", **short)
+    a = par.draws.posterior["powerlaw.PhoIndex"]
+    b = seq.draws.posterior["powerlaw.PhoIndex"]
+    assert a.shape == b.shape == (3, 100)
+    assert np.allclose(a[:, :20], b[:, :20], rtol=1e-6)
+    with pytest.raises(Exception, match="chain_method"):
+        fit(spec, obs, chain_method="threads", **short)
+
+
 def test_mle_agrees_with_nuts(problem, reference, mle):
     spec, obs = problem
     res = mle

@@ -157,24 +157,29 @@ class Problem:
         return values, bkgs, lp
 
     # ------------------------------------------------------------ likelihood
-    def _terms(self, values: dict[str, Any], bkgs: list[Any], data: Any) -> list[Any]:
+    def _terms(self, values: dict[str, Any], bkgs: list[Any], data: Any,
+               fast: bool = False) -> list[Any]:
         return [ev.terms(values, bkgs[i], data[i], self.layouts[i].background, self.stat,
-                         self.layouts[i].sparse, self.layouts[i].blocks)
+                         self.layouts[i].sparse, self.layouts[i].blocks, fast)
                 for i, ev in enumerate(self.evals)]
 
     def _log_density(self, u: Any, data: Any) -> Any:
+        """Log posterior in sampling space; folds in single precision (samplers' path,
+        see ``_model_eval.FOLD_DTYPE``)."""
         _count("log_density")
         x, lp = self.transform(u)
         values, bkgs, lpb = self._split(x, u, data)
-        ll = sum(jnp.sum(t[0]) for t in self._terms(values, bkgs, data))
+        ll = sum(jnp.sum(t[0]) for t in self._terms(values, bkgs, data, fast=True))
         out = ll + lp + lpb
         return jnp.where(jnp.isfinite(out), out, -jnp.inf)
 
-    def _loglik_values_total(self, x: Any, data: Any) -> Any:
-        """Total log-likelihood at constrained free values ``x`` (no nuisance)."""
+    def _loglik_values_total(self, x: Any, data: Any, fast: bool = False) -> Any:
+        """Total log-likelihood at constrained free values ``x`` (no nuisance);
+        float64 fold unless ``fast``."""
         _count("loglik_values")
         values = {n: x[k] for k, n in enumerate(self.names)}
-        ll = sum(jnp.sum(t[0]) for t in self._terms(values, [None] * len(self.layouts), data))
+        ll = sum(jnp.sum(t[0]) for t in self._terms(values, [None] * len(self.layouts), data,
+                                                     fast))
         return jnp.where(jnp.isfinite(ll), ll, -jnp.inf)
 
     def _pointwise(self, u: Any, data: Any) -> dict[str, Any]:

@@ -32,17 +32,24 @@ __all__ = ["cstat", "wstat", "poisson_background", "chi2", "profile_background"]
 _TINY = 1e-300
 
 
-def _pois(d: Any, m: Any) -> tuple[Any, Any]:
-    """Poisson log-likelihood and deviance 2(m - d + d ln(d/m)) per bin."""
+def _pois(d: Any, m: Any, log_fact: Any = None) -> tuple[Any, Any]:
+    """Poisson log-likelihood and deviance 2(m - d + d ln(d/m)) per bin.
+
+    ``log_fact``: ln(d!) when known in advance (it does not depend on the model;
+    the compiled likelihoods get it precomputed with the data).
+    """
     m = jnp.maximum(m, _TINY)
-    ll = xlogy(d, m) - m - gammaln(d + 1.0)
+    if log_fact is None:
+        log_fact = gammaln(d + 1.0)
+    ll = xlogy(d, m) - m - log_fact
     dev = 2.0 * (m - d + xlogy(d, d) - xlogy(d, m))
     return ll, dev
 
 
-def cstat(counts: Any, model_counts: Any) -> tuple[Any, Any, Any]:
-    """Poisson likelihood of ``counts`` given expected ``model_counts``."""
-    ll, dev = _pois(counts, model_counts)
+def cstat(counts: Any, model_counts: Any, log_fact: Any = None) -> tuple[Any, Any, Any]:
+    """Poisson likelihood of ``counts`` given expected ``model_counts``
+    (``log_fact``: ln(counts!) if precomputed)."""
+    ll, dev = _pois(counts, model_counts, log_fact)
     return ll, dev, model_counts
 
 
@@ -62,7 +69,8 @@ def profile_background(src: Any, bkg: Any, mu: Any, ratio: Any) -> Any:
     return jnp.where(c > 0, pos, neg)
 
 
-def wstat(counts: Any, background: Any, model_counts: Any, ratio: Any) -> tuple[Any, Any, Any]:
+def wstat(counts: Any, background: Any, model_counts: Any, ratio: Any,
+          log_fact: Any = None, log_fact_bkg: Any = None) -> tuple[Any, Any, Any]:
     """W-stat: Poisson source + background, background profiled out in each bin.
 
     Args:
@@ -73,15 +81,17 @@ def wstat(counts: Any, background: Any, model_counts: Any, ratio: Any) -> tuple[
             count (BACKSCAL x AREASCAL x EXPOSURE ratio).
     """
     b = profile_background(counts, background, model_counts, ratio)
-    return poisson_background(counts, background, model_counts, ratio * b, b)
+    return poisson_background(counts, background, model_counts, ratio * b, b,
+                              log_fact, log_fact_bkg)
 
 
 def poisson_background(counts: Any, background: Any, model_counts: Any,
-                       bkg_in_source: Any, bkg_expected: Any) -> tuple[Any, Any, Any]:
+                       bkg_in_source: Any, bkg_expected: Any, log_fact: Any = None,
+                       log_fact_bkg: Any = None) -> tuple[Any, Any, Any]:
     """Poisson source (mu + background) and background spectrum with given expectations."""
     total = model_counts + bkg_in_source
-    ll_s, dev_s = _pois(counts, total)
-    ll_b, dev_b = _pois(background, bkg_expected)
+    ll_s, dev_s = _pois(counts, total, log_fact)
+    ll_b, dev_b = _pois(background, bkg_expected, log_fact_bkg)
     return ll_s + ll_b, dev_s + dev_b, total
 
 

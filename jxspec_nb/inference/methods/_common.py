@@ -20,9 +20,41 @@ import numpy as np
 from ..._jax import jax, jnp
 from ..compile import Problem
 
-__all__ = ["run_chunks", "prior_draws_u", "make_result", "pointwise_batched", "Timer"]
+__all__ = ["run_chunks", "prior_draws_u", "make_result", "pointwise_batched", "Timer",
+           "background", "warm_pointwise"]
 
 _BATCH = 256
+_POOL: Any = None
+
+
+def background(fn: Callable[[], Any]) -> Any:
+    """Run ``fn()`` in a worker thread; returns its ``concurrent.futures.Future``.
+
+    For compilation: XLA compiles outside Python's GIL, so compiling a sampler's
+    step while its initial state is computed (or the post-processing function
+    while the sampler runs) overlaps work that would otherwise add up.
+    """
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jxspec-compile")
+    return _POOL.submit(fn)
+
+
+def _pointwise_batch(n: int) -> int:
+    return min(_BATCH, n)
+
+
+def warm_pointwise(problem: Problem, data: Any, u: np.ndarray, n_draws: int) -> None:
+    """Compile ``problem.pointwise`` for the batch :func:`make_result` will use, in the
+    background (a call on copies of ``u[0]``); :func:`pointwise_batched` waits for it."""
+    batch = _pointwise_batch(n_draws)
+    key = ("pointwise_warm", batch, tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(data)))
+    if key in problem._fns:
+        return
+    chunk = jnp.asarray(np.repeat(np.asarray(u, dtype=np.float64)[:1], batch, axis=0))
+    problem._fns[key] = background(lambda: jax.block_until_ready(problem.pointwise(chunk, data)))
 
 
 class Timer:
@@ -90,7 +122,11 @@ def prior_draws_u(problem: Problem, data: Any, rng: np.random.Generator, n: int,
 def pointwise_batched(problem: Problem, u: np.ndarray, data: Any) -> dict[str, np.ndarray]:
     """``problem.pointwise`` over many draws in fixed-size batches (one compile)."""
     n = u.shape[0]
-    batch = min(_BATCH, n) if n < _BATCH else _BATCH
+    batch = _pointwise_batch(n)
+    key = ("pointwise_warm", batch, tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(data)))
+    warm = problem._fns.get(key)
+    if warm is not None and hasattr(warm, "result"):
+        warm.result()  # compiled in the background (warm_pointwise): wait, do not compile twice
     outs: list[dict[str, Any]] = []
     for start in range(0, n, batch):
         chunk = u[start:start + batch]

@@ -82,7 +82,7 @@ def _model(problem: Problem) -> Any:
         q = Prior(tfp.distributions.Uniform(low=jnp.zeros(k), high=jnp.ones(k)),
                   name="q").realise()
         x = jnp.stack([p.from_unit(q[i]) for i, p in enumerate(priors)])
-        return problem._loglik_values_total(x, data)
+        return problem._loglik_values_total(x, data, fast=True)  # single-precision fold
 
     return Model(prior_model=prior_model)
 
