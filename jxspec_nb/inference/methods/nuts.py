@@ -47,13 +47,32 @@ def _build(problem: Problem, num_warmup: int, chunk: int, dense_mass: bool,
 
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
 
-    @jax.jit
-    def init(u0: Any, keys: Any, data: Any) -> Any:
-        def one(u: Any, key: Any) -> Any:
-            return init_kernel(u, num_warmup, dense_mass=dense_mass,
-                               target_accept_prob=target, max_tree_depth=max_tree_depth,
-                               model_args=(data,), rng_key=key)
-        return jax.vmap(one)(u0, keys)
+    n_dev = n_devices(chains) if chain_method == "parallel" else 1
+    per = chains // n_dev
+
+    def one(u: Any, key: Any, data: Any) -> Any:
+        return init_kernel(u, num_warmup, dense_mass=dense_mass,
+                           target_accept_prob=target, max_tree_depth=max_tree_depth,
+                           model_args=(data,), rng_key=key)
+
+    if n_dev > 1:
+        def init_dev(u0: Any, seed: Any, data: Any) -> Any:
+            keys = jax.random.split(jax.random.PRNGKey(seed), chains).reshape(n_dev, per, -1)
+            mine = keys[jax.lax.axis_index("device")]
+            return jax.vmap(one, in_axes=(0, 0, None))(u0, mine, data)
+
+        pinit = jax.pmap(init_dev, axis_name="device", in_axes=(0, None, None),
+                         devices=jax.local_devices()[:n_dev])
+
+        def init(u0: Any, seed: Any, data: Any) -> Any:
+            """Initial states, split as (devices, chains per device, ...) on the devices."""
+            return pinit(u0.reshape((n_dev, per) + u0.shape[1:]), seed, data)
+    else:
+        @jax.jit
+        def init(u0: Any, seed: Any, data: Any) -> Any:
+            """Initial states of all chains (keys made here: no eager PRNG op to compile)."""
+            keys = jax.random.split(jax.random.PRNGKey(seed), chains)
+            return jax.vmap(one, in_axes=(0, 0, None))(u0, keys, data)
 
     def one_chain(state: Any, data: Any) -> Any:
         def body(s: Any, _: Any) -> Any:
@@ -72,18 +91,9 @@ def _build(problem: Problem, num_warmup: int, chunk: int, dense_mass: bool,
     if chain_method == "sequential":  # one chain after the other: no lock-step trees
         step = jax.jit(chains_in_turn)
     elif chain_method == "parallel":  # groups of chains over devices, in turn on each
-        n_dev = n_devices(chains)
-        per = chains // n_dev
-        pstep = jax.pmap(chains_in_turn, in_axes=(0, None), out_axes=(0, 1),
+        pstep = jax.pmap(chains_in_turn, in_axes=(0, None),
                          devices=jax.local_devices()[:n_dev])
-
-        def split(a: Any) -> Any:
-            shape = (n_dev, per) + tuple(a.shape[1:])
-            if isinstance(a, jax.ShapeDtypeStruct):
-                return jax.ShapeDtypeStruct(shape, a.dtype)
-            return a.reshape(shape)
-
-        step = _Parallel(pstep, split, chains)
+        step = _Parallel(pstep)
     else:  # vectorised: all chains in lock-step in one vmap
         @jax.jit
         def step(state: Any, data: Any) -> Any:
@@ -102,39 +112,40 @@ def n_devices(chains: int) -> int:
 
 
 class _Parallel:
-    """The ``"parallel"`` step: ``pmap`` of chains-in-turn, state kept split by device.
+    """The ``"parallel"`` step: ``pmap`` of chains-in-turn over the devices.
 
-    ``lower(state, data)`` compiles ahead of time like ``jax.jit``'s (the state
-    given in the flat ``(chains, ...)`` layout); calling the compiled step takes
-    and returns the state split as ``(devices, chains per device, ...)``.
+    The state stays split as ``(devices, chains per device, ...)`` (as ``init``
+    returns it); ``lower(state, data).compile()`` gives a step that returns the
+    chunk's outputs as numpy arrays ``(chunk, chains, ...)``, gathered shard by
+    shard on the host (no eager reshape or gather for JAX to compile).
     """
 
-    def __init__(self, pstep: Any, split: Any, chains: int) -> None:
-        self.pstep, self.split, self.chains = pstep, split, chains
+    def __init__(self, pstep: Any) -> None:
+        self.pstep = pstep
 
     def lower(self, state: Any, data: Any) -> Any:
-        lowered = self.pstep.lower(jax.tree.map(self.split, state), data)
-        return _Lowered(lowered, self)
+        return _Lowered(self.pstep.lower(state, data))
 
-    def merge(self, out: Any) -> Any:
-        """Outputs ``(chunk, devices, per, ...)`` -> ``(chunk, chains, ...)``."""
-        return jax.tree.map(lambda a: a.reshape(a.shape[:1] + (self.chains,) + a.shape[3:]),
-                            out)
+
+def _gather(a: Any) -> np.ndarray:
+    """(devices, chunk, per, ...) sharded over devices -> numpy (chunk, chains, ...)."""
+    shards = sorted(a.addressable_shards, key=lambda sh: sh.index[0].start or 0)
+    x = np.concatenate([np.asarray(sh.data) for sh in shards])
+    x = np.moveaxis(x, 0, 1)
+    return x.reshape(x.shape[:1] + (-1,) + x.shape[3:])
 
 
 class _Lowered:
-    def __init__(self, lowered: Any, par: _Parallel) -> None:
-        self.lowered, self.par = lowered, par
+    def __init__(self, lowered: Any) -> None:
+        self.lowered = lowered
 
     def compile(self) -> Any:
         compiled = self.lowered.compile()
-        par = self.par
 
         def step(state: Any, data: Any) -> Any:
             state, out = compiled(state, data)
-            return state, par.merge(out)
+            return state, tuple(_gather(a) for a in out)
 
-        step.split = par.split  # type: ignore[attr-defined]
         return step
 
 
@@ -170,7 +181,7 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
         u0[:, :problem.n_free] += rng.normal(0.0, 0.05, (run_chains, problem.n_free))
     else:
         u0 = prior_draws_u(problem, data, rng, run_chains)
-    keys = jax.random.split(jax.random.PRNGKey(seed), run_chains)
+    seed_arr = np.uint32(seed % 2**32)
     with timer("compile"):
         # the step compiles in a worker thread while the initial state is computed
         u0j = jnp.asarray(u0)
@@ -178,14 +189,12 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
         ckey = ("compiled", sig)
         pending = None
         if ckey not in problem._fns:
-            abstract = jax.eval_shape(init_fn, u0j, keys, data)
+            abstract = jax.eval_shape(init_fn, u0j, seed_arr, data)
             pending = background(lambda: step_fn.lower(abstract, data).compile())
-        state = init_fn(u0j, keys, data)
+        state = init_fn(u0 if chain_method == "parallel" else u0j, seed_arr, data)
         if pending is not None:
             problem._fns[ckey] = pending.result()
         step_c = problem._fns[ckey]
-        if chain_method == "parallel":
-            state = jax.tree.map(step_c.split, state)
     warm_pointwise(problem, data, u0, chains * samples)
     n_chunks = -(-total // chunk)
     progress.start(method="nuts", total=total, chains=chains,
@@ -211,8 +220,9 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
     t0 = time.perf_counter()
     def step(s: Any) -> Any:
         s, out = step_c(s, data)
+        out = jax.device_get(out)
         if run_chains != chains:  # drop the padding chains
-            out = jax.tree.map(lambda a: a[:, :chains], out)
+            out = tuple(np.asarray(a)[:, :chains] for a in out)
         return s, out
 
     state, outs, interrupted = run_chunks(step, state, n_chunks, on_chunk, progress, "nuts")
