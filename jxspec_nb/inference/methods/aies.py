@@ -41,12 +41,18 @@ def _build(problem: Problem, walkers: int, chunk: int, moves: dict[str, float],
     kernel = AIES(potential_fn=lambda u: -problem._log_density(u, current[0]),
                   moves={table[k](): w for k, w in moves.items()})
 
-    def init(u0: Any, key: Any, data: Any) -> Any:
+    def init(u0: Any, seed: int, data: Any) -> Any:
         """Eager: the moves precompute index tables that must not be tracers."""
         current[0] = data
+        # raw threefry keys from numpy: no eager PRNG program to compile
+        keys = np.random.default_rng(seed).integers(0, 2**32, (walkers, 2), dtype=np.uint32)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return kernel.init(jax.random.split(key, walkers), warmup, init_params=u0)
+            state = kernel.init(jnp.asarray(keys), warmup, init_params=u0)
+        # scalars the eager init leaves weakly typed would make the first compiled step
+        # compile a second time (its output state is strongly typed)
+        return jax.tree.map(lambda a: jnp.asarray(np.asarray(a)) if getattr(a, "weak_type", False)
+                            else a, state)
 
     @jax.jit
     def step(state: Any, data: Any) -> Any:
@@ -80,7 +86,7 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
             mode, cov = posterior_mode(problem, data, seed)
         u0 = rng.multivariate_normal(mode, 0.25 * cov, size=walkers)
     with timer("compile"):
-        state = fns["init"](jnp.asarray(u0), jax.random.PRNGKey(seed), data)
+        state = fns["init"](jnp.asarray(u0), seed, data)
         jax.block_until_ready(state)
     n_chunks = -(-total // chunk)
     progress.start(method="aies", total=n_chunks * chunk, chains=walkers, labels=["ensemble"])

@@ -25,7 +25,7 @@ import numpy as np
 from ..._jax import jax, jnp
 from ...errors import FitError
 from ..compile import Problem
-from ._common import Timer, make_result, run_chunks
+from ._common import Timer, background, make_result, run_chunks
 from .mle import posterior_mode
 
 __all__ = ["run"]
@@ -72,8 +72,9 @@ def _build(problem: Problem, guide_name: str, optimizer: Any, learning_rate: flo
               Trace_ELBO(num_particles=num_particles))
 
     @jax.jit
-    def init_state(key: Any, data: Any, init_params: Any) -> Any:
-        return svi.init(key, data, init_params=init_params)
+    def init_state(seed: Any, data: Any, init_params: Any) -> Any:
+        return svi.init(jax.random.fold_in(jax.random.PRNGKey(seed), 0), data,
+                        init_params=init_params)
 
     @jax.jit
     def step(state: Any, data: Any) -> Any:
@@ -83,10 +84,31 @@ def _build(problem: Problem, guide_name: str, optimizer: Any, learning_rate: flo
         return jax.lax.scan(body, state, None, length=chunk)
 
     @jax.jit
-    def draw(key: Any, params: Any, n_keys: Any) -> Any:
+    def draw(seed: Any, state: Any, n_keys: Any) -> Any:
+        # parameters constrained inside the compiled function: eagerly, numpyro's
+        # transforms compiled a dozen tiny programs (~1 s on 2 cores)
+        params = svi.get_params(state)
+        key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
         return guide.sample_posterior(key, params, sample_shape=(n_keys.shape[0],))["u"]
 
     return {"svi": svi, "guide": guide, "init": init_state, "step": step, "draw": draw}
+
+
+def _compile_step(problem: Problem, fns: dict[str, Any], key: Any, data: Any, seed: Any,
+                  init_params: Any) -> Any:
+    """A function returning the compiled optimisation step: at once when cached with
+    the problem, else once it has finished compiling in a worker thread."""
+    ckey = ("vi-compiled", key, tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(data)))
+    if ckey in problem._fns:
+        return lambda: problem._fns[ckey]
+    abstract = jax.eval_shape(fns["init"], seed, data, init_params)
+    future = background(lambda: fns["step"].lower(abstract, data).compile())
+
+    def wait() -> Any:
+        problem._fns[ckey] = future.result()
+        return problem._fns[ckey]
+
+    return wait
 
 
 def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int = 4,
@@ -97,16 +119,11 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
     """Fit a variational posterior; see the module docstring."""
     steps = int(steps or 2000)
     chunk = max(1, min(chunk, steps))
-    init_params = None
-    if init is None:  # start at the posterior mode with the Laplace covariance
-        with timer("laplace"):
-            u0, cov = posterior_mode(problem, data, seed)
-        if guide in ("normal", "meanfield", "AutoNormal"):
-            init_params = {"u_auto_loc": jnp.asarray(u0),
-                           "u_auto_scale": jnp.asarray(np.sqrt(np.diag(cov)))}
-        else:
-            init_params = {"auto_loc": jnp.asarray(u0),
-                           "auto_scale_tril": jnp.asarray(np.linalg.cholesky(cov))}
+    mean_field = guide in ("normal", "meanfield", "AutoNormal")
+    seed_arr = np.uint32(seed % 2**32)  # keys are made inside the compiled functions
+    dim = problem.dim
+    if init is None:
+        u0 = np.zeros(dim)  # the guide's own init is overridden by init_params below
     else:
         x0 = np.array([init.get(n, p.median()) for n, p in zip(problem.names, problem.priors,
                                                                strict=True)])
@@ -115,9 +132,28 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
            None if init is None else u0.tobytes(), float(init_scale))
     fns = problem.cached(key, lambda: _build(problem, guide, optimizer, learning_rate, steps,
                                              num_particles, chunk, u0, init_scale))
-    rng_key, draw_key = jax.random.split(jax.random.PRNGKey(seed))
+    init_params = None
+    if init is None:  # start at the posterior mode with the Laplace covariance
+        f64 = jnp.float64
+        spec = ({"u_auto_loc": jax.ShapeDtypeStruct((dim,), f64),
+                 "u_auto_scale": jax.ShapeDtypeStruct((dim,), f64)} if mean_field else
+                {"auto_loc": jax.ShapeDtypeStruct((dim,), f64),
+                 "auto_scale_tril": jax.ShapeDtypeStruct((dim, dim), f64)})
+        # the optimisation step compiles in a worker thread while the mode is searched
+        pending = _compile_step(problem, fns, key, data, seed_arr, spec)
+        with timer("laplace"):
+            u0, cov = posterior_mode(problem, data, seed)
+        if mean_field:
+            init_params = {"u_auto_loc": jnp.asarray(u0),
+                           "u_auto_scale": jnp.asarray(np.sqrt(np.diag(cov)))}
+        else:
+            init_params = {"auto_loc": jnp.asarray(u0),
+                           "auto_scale_tril": jnp.asarray(np.linalg.cholesky(cov))}
+    else:
+        pending = _compile_step(problem, fns, key, data, seed_arr, None)
     with timer("compile"):
-        state = fns["init"](rng_key, data, init_params)
+        state = fns["init"](seed_arr, data, init_params)
+        step_c = pending()
         jax.block_until_ready(state)
     n_chunks = -(-steps // chunk)
     progress.start(method="vi", total=n_chunks * chunk, chains=1, labels=["ELBO"])
@@ -127,14 +163,13 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
                         info={"elbo": float(-np.mean(np.asarray(losses)[-10:]))})
 
     t0 = time.perf_counter()
-    state, outs, interrupted = run_chunks(lambda s: fns["step"](s, data), state, n_chunks,
+    state, outs, interrupted = run_chunks(lambda s: step_c(s, data), state, n_chunks,
                                           on_chunk, progress, "vi")
     timer.add("optimisation", time.perf_counter() - t0)
     if not outs:
         raise FitError("VI was interrupted before the first chunk finished")
     elbo = -np.concatenate([np.asarray(o) for o in outs])
-    params = fns["svi"].get_params(state)
-    u = np.asarray(fns["draw"](draw_key, params, jnp.zeros(samples)))[None, :, :]
+    u = np.asarray(fns["draw"](seed_arr, state, np.zeros(samples)))[None, :, :]
     extra = {"interrupted": bool(interrupted), "guide": guide, "optimizer": repr(optimizer),
              "learning_rate": float(learning_rate)}
     return make_result(problem, data, observations, u, method="vi", timer=timer, seed=seed,
