@@ -33,8 +33,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--screen", type=int, default=128)
-    parser.add_argument("--starts", type=int, default=4)
+    parser.add_argument("--screen", type=int, default=64)
+    parser.add_argument("--starts", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=12)
     args = parser.parse_args()
 
     from jxspec_nb import datasets
@@ -49,15 +50,19 @@ def main() -> None:
     fakes = [fakeit(obs, flux, seed=rng, background=False) for _ in range(args.n)]
 
     t0 = time.perf_counter()
-    fit_batch(spec, fakes, seed=args.seed, screen=args.screen, starts=args.starts)  # + compile
+    first = fit_batch(spec, fakes, seed=args.seed, screen=args.screen, starts=args.starts,
+                      steps=args.steps)  # + compile
     first_wall = time.perf_counter() - t0
     t0 = time.perf_counter()
-    res = fit_batch(spec, fakes, seed=args.seed + 1, screen=args.screen, starts=args.starts)
+    res = fit_batch(spec, fakes, seed=args.seed + 1, screen=args.screen, starts=args.starts,
+                    steps=args.steps)
     second_wall = time.perf_counter() - t0
 
     out = {
         "n_spectra": args.n,
         "first_call_s": first_wall,
+        "compile_s": first.compile_seconds,
+        "devices": __import__("jax").local_device_count(),
         "compiled_call_s": second_wall,
         "spectra_per_s_compiled": args.n / second_wall,
         "spectra_per_s_first": args.n / first_wall,

@@ -114,8 +114,12 @@ def report(res: dict[str, Any]) -> str:
     j, o = res.get("vg_jaxspec", {}), res.get("vg_jxspec", {})
     row("(b) v&g", "potential value+grad per call", _g(j, "potential_vg", "per_call_us"),
         _g(o, "potential_vg", "per_call_us"), unit="us", target=">= 10x")
+    row("(b)", "potential value+grad in a compiled loop", _g(j, "potential_vg", "in_loop_us"),
+        _g(o, "potential_vg", "in_loop_us"), unit="us", target=">= 10x")
     row("(b)", "model tbabs*(po+bbrad) v+grad, 2067 bins", _g(j, "model_vg", "per_call_us"),
         _g(o, "model_vg", "per_call_us"), unit="us", target=">= 10x")
+    row("(b)", "model v+grad in a compiled loop", _g(j, "model_vg", "in_loop_us"),
+        _g(o, "model_vg", "in_loop_us"), unit="us", target=">= 10x")
     row("(b)", "model value only, 2067 bins", _g(j, "model_eval", "per_call_us"),
         _g(o, "model_eval", "per_call_us"), unit="us")
     floor = _g(o, "floor", "min_us")

@@ -161,10 +161,27 @@ def test_batch_fit_recovers_truths(problem):
     fakes = [toy_observation(model, TRUTH, seed=100 + k, name="batch") for k in range(40)]
     res = fit_batch(spec, fakes)
     assert res.best.shape == (40, 3) and np.isfinite(res.errors).all()
+    assert res.compile_seconds > 0  # first call compiles (timed apart from the fits)
+    again = fit_batch(spec, fakes[:40], seed=3)
+    assert again.compile_seconds == 0.0  # same set-up and size: compiled code reused
+    assert np.allclose(again.best, res.best, rtol=1e-3, atol=1e-6)  # same optima
     pull = (res.best - np.array([TRUTH[n] for n in res.names])) / res.errors
     assert np.all(np.abs(pull.mean(axis=0)) < 0.6)
     assert np.all((pull.std(axis=0) > 0.6) & (pull.std(axis=0) < 1.5))
     assert res.spectra_per_second > 0 and (res.statistic > 0).all()
+    with pytest.raises(Exception, match="starts"):
+        fit_batch(spec, fakes, starts=1)
+    # another set-up (fewer channels) is refused, naming the spectrum
+    odd = toy_observation(model, TRUTH, seed=7, name="odd", n_chan=30)
+    with pytest.raises(Exception, match="'odd'.*counts"):
+        fit_batch(spec, fakes[:3] + [odd])
+    # spectra with their own responses of one shape (other exposures): folds stacked
+    mixed = [toy_observation(model, TRUTH, seed=200 + k, exposure=e, name="mixed")
+             for k, e in enumerate([3e3, 1e4, 3e4, 1e4])]
+    res_m = fit_batch(spec, mixed)
+    assert np.isfinite(res_m.errors).all()
+    # a 10x longer exposure measures the photon index ~sqrt(10) more precisely
+    assert res_m.errors[2, 1] < 0.5 * res_m.errors[0, 1]
 
 
 @pytest.mark.slow

@@ -61,6 +61,7 @@ except Exception as exc:  # the reparametrised sites may not accept constrained 
     print("[jaxspec vg] using init point:", exc)
 vg_potential = jax.jit(jax.value_and_grad(potential_fn))
 pot = per_call(vg_potential, z0, repeat=args.repeat)
+pot.update(_util.in_loop_us(jax.value_and_grad(potential_fn), z0))
 pot_value = float(vg_potential(z0)[0])
 
 # ---- bare spectral model: photon flux on the RMF's 2067-bin grid (+ gradient)
@@ -79,6 +80,7 @@ def flux(p, n_points=2):
 
 vg_model = jax.jit(jax.value_and_grad(lambda p: jnp.sum(weights * flux(p))))
 mvg = per_call(vg_model, mparams, repeat=args.repeat)
+mvg.update(_util.in_loop_us(jax.value_and_grad(lambda p: jnp.sum(weights * flux(p))), mparams))
 model_eval = jax.jit(flux)
 mev = per_call(model_eval, mparams, repeat=args.repeat)
 

@@ -50,6 +50,7 @@ def per_call(fn, *a, repeat: int) -> dict[str, float]:
 x = np.array([_util.ULX4_POINT[n] for n in problem.names])
 u = jnp.asarray(problem.u_from_values(x, data))
 pot = per_call(problem.value_and_grad, u, data, repeat=args.repeat)
+pot.update(_util.in_loop_us(jax.value_and_grad(lambda uu: problem._log_density(uu, data)), u))
 pot_value = float(problem.value_and_grad(u, data)[0])
 
 # ---- bare model on the RMF's 2067-bin grid (+ gradient), and equality with jaxspec
@@ -60,6 +61,8 @@ weights = jnp.asarray(np.random.default_rng(1).uniform(0.5, 1.5, e_lo.size))
 p0 = {k: jnp.asarray(v) for k, v in _util.ULX4_POINT.items()}
 vg_model = jax.jit(jax.value_and_grad(lambda p: jnp.sum(weights * model.evaluate(p, e_lo, e_hi))))
 mvg = per_call(vg_model, p0, repeat=args.repeat)
+mvg.update(_util.in_loop_us(
+    jax.value_and_grad(lambda p: jnp.sum(weights * model.evaluate(p, e_lo, e_hi))), p0))
 ev = jax.jit(lambda p: model.evaluate(p, e_lo, e_hi))
 mev = per_call(ev, p0, repeat=args.repeat)
 ours = np.asarray(ev(p0))

@@ -19,7 +19,7 @@ from . import likelihood as lk
 from ._names import INSTRUMENT_PARAMS, split_name
 from .priors import ModelSpec
 
-__all__ = ["ObsEval", "build_obs_data", "topo_order"]
+__all__ = ["ObsEval", "build_obs_data", "counts_data", "fold_data", "is_fold_key", "topo_order"]
 
 _DENSE_MAX = 4_000_000  # elements; above this (and sparse enough) fold as COO
 _BLOCK_MIN = 50_000  # elements; a dense fold this large is split in row blocks ...
@@ -86,26 +86,21 @@ def topo_order(ties: Mapping[str, Any]) -> list[str]:
     return done
 
 
-def build_obs_data(obs: Any, mode: str, stat: str) -> tuple[dict[str, Any], bool, Blocks]:
-    """Arrays of one observation for the compiled functions, and the fold's storage.
+FOLD_KEYS = ("rows", "cols", "vals", "vals_fast", "fold", "fold_fast", "e_lo", "e_hi")
 
-    Returns ``(data, sparse, blocks)``: ``sparse`` when the fold is stored as COO
-    triplets, ``blocks`` the row blocks of a dense fold (``()`` for one matrix,
-    ``"fold"``; else ``"fold0"``, ``"fold1"``, ...; see :func:`fold_blocks`).
 
-    The energy grid is kept too (``e_lo``/``e_hi``) but the compiled functions use the
-    problem's constant copy of it (see :class:`ObsEval`).
-    """
-    from scipy.special import gammaln
+def is_fold_key(key: str) -> bool:
+    """True for the arrays of the folding operator and energy grid (see build_obs_data)."""
+    return key in FOLD_KEYS or key.startswith("fold")
 
-    counts = np.asarray(obs.counts, dtype=np.float64)
+
+def fold_data(obs: Any) -> tuple[dict[str, np.ndarray], bool, Blocks]:
+    """The folding operator's arrays (numpy) and storage: ``(arrays, sparse, blocks)``."""
     fold = obs.fold
     n, m = fold.shape
-    d: dict[str, Any] = {
-        "counts": counts,
+    d: dict[str, np.ndarray] = {
         "e_lo": np.asarray(obs.e_lo, dtype=np.float64),
         "e_hi": np.asarray(obs.e_hi, dtype=np.float64),
-        "lfact": gammaln(counts + 1.0),  # ln(counts!): a constant of the Poisson likelihood
     }
     nnz = getattr(fold, "nnz", n * m)
     sparse = n * m > _DENSE_MAX and nnz < 0.3 * n * m
@@ -127,6 +122,18 @@ def build_obs_data(obs: Any, mode: str, stat: str) -> tuple[dict[str, Any], bool
         else:
             d["fold"] = dense
             d["fold_fast"] = dense.astype(FOLD_DTYPE)
+    return d, sparse, blocks
+
+
+def counts_data(obs: Any, mode: str, stat: str) -> dict[str, np.ndarray]:
+    """The per-spectrum arrays (numpy): counts, ln(counts!), background, variances."""
+    from scipy.special import gammaln
+
+    counts = np.asarray(obs.counts, dtype=np.float64)
+    d: dict[str, np.ndarray] = {
+        "counts": counts,
+        "lfact": gammaln(counts + 1.0),  # ln(counts!): a constant of the Poisson likelihood
+    }
     if mode != "none":
         bkg = np.asarray(obs.background, dtype=np.float64)
         ratio = np.broadcast_to(np.asarray(obs.background_ratio, dtype=np.float64), bkg.shape)
@@ -142,6 +149,23 @@ def build_obs_data(obs: Any, mode: str, stat: str) -> tuple[dict[str, Any], bool
             d["net"] = counts - d["ratio"] * d["background"]
             d["extra_var"] = d["ratio"] ** 2 * np.maximum(d["background"], 1.0)
         d["variance"] = var
+    return d
+
+
+def build_obs_data(obs: Any, mode: str, stat: str) -> tuple[dict[str, Any], bool, Blocks]:
+    """Arrays of one observation for the compiled functions, and the fold's storage.
+
+    Returns ``(data, sparse, blocks)``: ``sparse`` when the fold is stored as COO
+    triplets, ``blocks`` the row blocks of a dense fold (``()`` for one matrix,
+    ``"fold"``; else ``"fold0"``, ``"fold1"``, ...; see :func:`fold_blocks`).
+    The arrays are :func:`fold_data` (operator, with a single-precision copy for the
+    samplers) and :func:`counts_data` (per spectrum).
+
+    The energy grid is kept too (``e_lo``/``e_hi``) but the compiled functions use the
+    problem's constant copy of it (see :class:`ObsEval`).
+    """
+    d, sparse, blocks = fold_data(obs)
+    d.update(counts_data(obs, mode, stat))
     return {k: jnp.asarray(v) for k, v in d.items()}, sparse, blocks
 
 
