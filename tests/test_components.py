@@ -152,6 +152,26 @@ def test_absorption_smooth_between_table_points_and_extrapolated():
     assert np.all(np.isfinite(below)) and np.all(above > 0)
 
 
+@pytest.mark.parametrize("nh", [0.1, 1.0, 3.0])
+def test_absorption_exact_in_bins_holding_the_oxygen_resonance_and_edge(nh):
+    """EPIC-pn-like 1-3 eV bins around O I 1s-2p (0.527 keV) and the O K edge: the
+    transmission equals a 262144-point average of the tabulated exp(-nH SIGMA)."""
+    from jxspec_nb.model.components.multiplicative import absorption_rule
+
+    edges = np.concatenate([np.arange(0.480, 0.520, 0.003), np.arange(0.520, 0.550, 0.001)])
+    lo, hi = edges[:-1], edges[1:]
+    _, _, rough = absorption_rule("tbabs", lo, hi)
+    assert rough is not None and rough.index.size < lo.size  # only some bins need it ...
+    assert np.any((lo[rough.index] <= 0.5275) & (hi[rough.index] > 0.5275))  # ... O I
+    got = evaluate("tbabs*constadd", {"tbabs.nH": nh, "constadd.norm": 1.0}, lo, hi) / (hi - lo)
+    t = (np.arange(262144) + 0.5) / 262144
+    ref = np.array([np.mean(np.exp(-nh * cross_section("tbabs", a + (b - a) * t)))
+                    for a, b in zip(lo, hi)])
+    seen = ref > 1e-20  # transmissions that can show up in a spectrum
+    assert seen.sum() >= 20
+    np.testing.assert_allclose(got[seen], ref[seen], rtol={0.1: 1e-7, 1.0: 1e-6, 3.0: 1e-5}[nh])
+
+
 def bin_average(f, lo=LO, hi=HI, points=None):
     return quad_bins(f, lo, hi, points) / (hi - lo)
 

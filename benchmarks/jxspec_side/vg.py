@@ -83,6 +83,7 @@ model_cmp = {
     "n_above_1e-6": int((np.abs(ours / ref["converged"] - 1)[significant] > 1e-6).sum()),
 }
 
+
 # ---- fold operator vs jaxspec's (issue 2)
 jf = np.load(_util.OUT_DIR / "jaxspec_fold.npz")
 F = obs.fold_dense()
