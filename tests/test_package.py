@@ -41,3 +41,22 @@ def test_packaged_dataset_files_exist():
         assert path.is_file() and path.stat().st_size > 10_000
     with pytest.raises(DataError, match="unknown dataset 'm87'"):
         datasets.files("m87")
+
+
+@pytest.mark.parametrize("env,expected", [
+    ({}, "cores"),  # one CPU device per core (at most 8)
+    ({"JXSPEC_NB_CPU_DEVICES": "1"}, "1"),  # opt out
+    ({"XLA_FLAGS": "--xla_force_host_platform_device_count=3"}, "3"),  # the user's choice
+])
+def test_cpu_devices_one_per_core_unless_told_otherwise(env, expected):
+    import os
+
+    from jxspec_nb._jax import MAX_CPU_DEVICES, _cpu_count
+
+    code = "import jxspec_nb._jax as j; print(j.jax.local_device_count())"
+    full = {k: v for k, v in os.environ.items()
+            if k not in ("JXSPEC_NB_CPU_DEVICES", "XLA_FLAGS")} | {"JAX_PLATFORMS": "cpu"} | env
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=full).stdout.split()[-1]
+    want = str(min(_cpu_count(), MAX_CPU_DEVICES)) if expected == "cores" else expected
+    assert out == want
