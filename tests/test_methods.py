@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from jxspec_nb.inference import fit, model_with_priors
+from jxspec_nb.errors import FitError
 from jxspec_nb.inference._synthetic import ToyModel, toy_observation
 
 TRUTH = {"toyabs.nH": 0.5, "powerlaw.PhoIndex": 1.8, "powerlaw.norm": 1e-3}
@@ -126,6 +127,10 @@ def test_nested_sampling_evidence(problem, reference, mle):
     res = fit(spec, obs, method="ns", samples=2000, seed=5, progress=False)
     _agree(res, reference, 0.3)
     assert np.isfinite(res.log_evidence) and 0 < res.log_evidence_err < 1.0
+    # the result comes from the run with slice directions fitted on the pilot run
+    assert res.extra["directions"] == "gmm"
+    with pytest.raises(FitError, match="directions='pca'.*'gmm'"):
+        fit(spec, obs, method="ns", directions="pca", progress=False)
     # Laplace approximation of the evidence around the maximum-likelihood point
     prob, data = get_problem(spec, [obs])
     x = np.array([mle.best_fit[n] for n in prob.names])
