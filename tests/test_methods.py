@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from jxspec_nb.inference import fit, model_with_priors
 from jxspec_nb.errors import FitError
+from jxspec_nb.inference import fit, model_with_priors
 from jxspec_nb.inference._synthetic import ToyModel, toy_observation
 
 TRUTH = {"toyabs.nH": 0.5, "powerlaw.PhoIndex": 1.8, "powerlaw.norm": 1e-3}
