@@ -72,7 +72,8 @@ def _case(name: str, quick: bool, seed: int) -> dict:
     init = perseus_init(spec, obs)
     if name == "vi":
         kw = {"method": "vi", "steps": 10_000 if quick else 100_000, "optimizer": "adamw",
-              "learning_rate": 5e-4, "guide": "mvn", "samples": 2000}
+              "learning_rate": 5e-4, "guide": "mvn", "samples": 2000,
+              "num_particles": 1}
     else:
         n = 300 if quick else 1000
         kw = {"method": "nuts", "chains": 4, "warmup": n, "samples": n}

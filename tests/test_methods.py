@@ -81,6 +81,33 @@ def test_chains_run_in_parallel_over_cpu_devices(problem, reference):
         fit(spec, obs, chain_method="threads", **short)
 
 
+def test_nuts_starts_from_laplace_fit(problem, reference):
+    """start="laplace": the chains start around the posterior mode and warm up with the
+    Laplace covariance as their first mass matrix, which must match the posterior."""
+    from jxspec_nb.inference.compile import get_problem
+    from jxspec_nb.inference.methods.mle import x_to_u
+    from jxspec_nb.inference.methods.nuts import laplace_start
+
+    spec, obs = problem
+    prob, data = get_problem(spec, [obs])
+    u0, imm = laplace_start(prob, data, 0, None, np.random.default_rng(0), 4, True)
+    assert u0.shape == (4, prob.dim) and imm.shape == (4, prob.dim, prob.dim)
+    assert np.all(np.linalg.eigvalsh(imm[0]) > 0)
+    x = np.column_stack([np.ravel(reference.draws.posterior[n])[::4]
+                         for n in prob.names])
+    ratio = np.diag(imm[0]) / x_to_u(prob, x).var(axis=0)
+    assert np.all((ratio > 0.5) & (ratio < 2)), ratio
+    _, diag = laplace_start(prob, data, 0, None, np.random.default_rng(0), 2, False)
+    assert diag.shape == (2, prob.dim) and np.allclose(diag[0], np.diag(imm[0]))
+    assert reference.extra["start"] == "prior"  # the default
+    short = dict(chains=2, warmup=150, samples=100, seed=3, progress=False)
+    lap = fit(spec, obs, start="laplace", **short)
+    assert lap.extra["start"] == "laplace"
+    assert (lap.summary()["r_hat"] < 1.05).all()
+    with pytest.raises(FitError, match="start='mode'"):
+        fit(spec, obs, start="mode", **short)
+
+
 def test_mle_agrees_with_nuts(problem, reference, mle):
     spec, obs = problem
     res = mle

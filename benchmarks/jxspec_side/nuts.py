@@ -11,7 +11,8 @@ from __future__ import annotations
 import common
 from common import _util
 
-args = _util.parse_args({"chains": 4, "warmup": 1000, "samples": 1000, "seed": 0})
+args = _util.parse_args({"chains": 4, "warmup": 1000, "samples": 1000, "seed": 0,
+                          "start": "prior"})
 if args.quick:
     args.warmup, args.samples = 300, 300
 clock = _util.Clock()
@@ -28,7 +29,8 @@ with clock("setup"):
 
 with clock("fit"):
     result = fit(spec, obs, method="nuts", chains=args.chains, warmup=args.warmup,
-                 samples=args.samples, seed=args.seed, progress=False)
+                 samples=args.samples, seed=args.seed, progress=False,
+                 start=args.start)
 
 with clock("summary"):
     print(result.summary())

@@ -214,11 +214,14 @@ def _finite_difference_hessian(vg: Any, u: np.ndarray, data: Any,
 
 
 def posterior_mode(problem: Problem, data: Any, seed: int = 0, *, screen: int = 256,
-                   starts: int = 4, steps: int = 200) -> tuple[np.ndarray, np.ndarray]:
+                   starts: int = 4, steps: int = 200,
+                   start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mode of the posterior in sampling space and the inverse Hessian there.
 
-    Used to start VI and AIES near the bulk of the posterior. ``screen`` prior draws
-    are evaluated, the best ``starts`` polished with scipy's L-BFGS-B and the Hessian
+    Used to start NUTS, VI and AIES near the bulk of the posterior. ``screen`` prior draws
+    are evaluated (or, given ``start``, a point in sampling space, only that one: a
+    local search from the user's starting values), the best ``starts`` polished with
+    scipy's L-BFGS-B and the Hessian
     taken by central differences of the gradient, all through the problem's one
     compiled value-and-gradient (``Problem.value_and_grad``): nothing else is compiled
     (a jitted, vmapped BFGS and ``jax.hessian`` took ~6 s to compile on ULX-4 for a
@@ -226,12 +229,15 @@ def posterior_mode(problem: Problem, data: Any, seed: int = 0, *, screen: int = 
     """
     from scipy.optimize import minimize
 
-    rng = np.random.default_rng(seed + 101)
-    x0 = np.column_stack([p.sample(rng, screen) for p in problem.priors])
-    u0 = x_to_u(problem, x0)
-    if problem.dim > problem.n_free:
-        nuis = problem.u_from_values(x0[0], data)[problem.n_free:]
-        u0 = np.concatenate([u0, np.broadcast_to(nuis, (screen, nuis.size))], axis=1)
+    if start is not None:
+        u0 = np.atleast_2d(np.asarray(start, dtype=np.float64))
+    else:
+        rng = np.random.default_rng(seed + 101)
+        x0 = np.column_stack([p.sample(rng, screen) for p in problem.priors])
+        u0 = x_to_u(problem, x0)
+        if problem.dim > problem.n_free:
+            nuis = problem.u_from_values(x0[0], data)[problem.n_free:]
+            u0 = np.concatenate([u0, np.broadcast_to(nuis, (screen, nuis.size))], axis=1)
     vg = problem.value_and_grad
 
     def fun(u: np.ndarray) -> tuple[float, np.ndarray]:

@@ -11,7 +11,12 @@ chunks. LogUniform parameters are sampled in log space (see
 
 Options: ``dense_mass`` (True), ``target_accept_prob`` (0.8),
 ``max_tree_depth`` (10), ``chunk`` (iterations per compiled call, 100),
-``init`` (None: uniform in (-2, 2) in sampling space; or ``{name: value}``),
+``init`` (None, or ``{name: value}``: starting values), ``start``: ``"prior"``
+(default: prior draws, or ``init`` with a little jitter, and an identity first
+mass matrix) or ``"laplace"`` (the chains start around the posterior mode, found
+from ``init`` or from screened prior draws, and warm up with the Laplace covariance
+as their first mass matrix; see :func:`laplace_start`: it shortens the first
+warm-up window, but the mode search costs about as much on small problems),
 ``chain_method``: ``"auto"`` (default: ``"parallel"`` when JAX has two or more
 devices of the default backend, else ``"sequential"``), ``"parallel"`` (the
 chains split over the devices with ``pmap``, one after the other on each device;
@@ -33,6 +38,7 @@ import numpy as np
 from ..._jax import jax, jnp
 from ..compile import Problem
 from ._common import Timer, background, make_result, prior_draws_u, run_chunks, warm_pointwise
+from .mle import posterior_mode
 
 __all__ = ["run"]
 
@@ -50,29 +56,30 @@ def _build(problem: Problem, num_warmup: int, chunk: int, dense_mass: bool,
     n_dev = n_devices(chains) if chain_method == "parallel" else 1
     per = chains // n_dev
 
-    def one(u: Any, key: Any, data: Any) -> Any:
-        return init_kernel(u, num_warmup, dense_mass=dense_mass,
+    def one(u: Any, imm: Any, key: Any, data: Any) -> Any:
+        return init_kernel(u, num_warmup, dense_mass=dense_mass, inverse_mass_matrix=imm,
                            target_accept_prob=target, max_tree_depth=max_tree_depth,
                            model_args=(data,), rng_key=key)
 
     if n_dev > 1:
-        def init_dev(u0: Any, seed: Any, data: Any) -> Any:
+        def init_dev(u0: Any, imm: Any, seed: Any, data: Any) -> Any:
             keys = jax.random.split(jax.random.PRNGKey(seed), chains).reshape(n_dev, per, -1)
             mine = keys[jax.lax.axis_index("device")]
-            return jax.vmap(one, in_axes=(0, 0, None))(u0, mine, data)
+            return jax.vmap(one, in_axes=(0, 0, 0, None))(u0, imm, mine, data)
 
-        pinit = jax.pmap(init_dev, axis_name="device", in_axes=(0, None, None),
+        pinit = jax.pmap(init_dev, axis_name="device", in_axes=(0, 0, None, None),
                          devices=jax.local_devices()[:n_dev])
 
-        def init(u0: Any, seed: Any, data: Any) -> Any:
+        def init(u0: Any, imm: Any, seed: Any, data: Any) -> Any:
             """Initial states, split as (devices, chains per device, ...) on the devices."""
-            return pinit(u0.reshape((n_dev, per) + u0.shape[1:]), seed, data)
+            return pinit(u0.reshape((n_dev, per) + u0.shape[1:]),
+                         imm.reshape((n_dev, per) + imm.shape[1:]), seed, data)
     else:
         @jax.jit
-        def init(u0: Any, seed: Any, data: Any) -> Any:
+        def init(u0: Any, imm: Any, seed: Any, data: Any) -> Any:
             """Initial states of all chains (keys made here: no eager PRNG op to compile)."""
             keys = jax.random.split(jax.random.PRNGKey(seed), chains)
-            return jax.vmap(one, in_axes=(0, 0, None))(u0, keys, data)
+            return jax.vmap(one, in_axes=(0, 0, 0, None))(u0, imm, keys, data)
 
     def one_chain(state: Any, data: Any) -> Any:
         def body(s: Any, _: Any) -> Any:
@@ -104,6 +111,39 @@ def _build(problem: Problem, num_warmup: int, chunk: int, dense_mass: bool,
             return jax.lax.scan(body, state, None, length=chunk)
 
     return init, step
+
+
+_START_SPREAD = 1.5  # chains start from N(mode, (1.5 sd)^2): overdispersed, for R-hat
+_MAX_VAR = 4.0  # largest variance of the starting mass matrix (flat directions), u-space
+
+
+def laplace_start(problem: Problem, data: Any, seed: int, u_init: np.ndarray | None,
+                  rng: np.random.Generator, n: int,
+                  dense_mass: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """Starting points and first inverse mass matrix of ``n`` chains from a Laplace fit.
+
+    The posterior mode (a local search from ``u_init`` when the user gave starting
+    values, else the prior-screened search of :func:`~.mle.posterior_mode`) and the
+    inverse Hessian there. Chains start from N(mode, (1.5 sd)^2) and warm up with that
+    covariance (its diagonal without ``dense_mass``) as their mass matrix instead of
+    the identity. Measured (2-core CPU, 4 x (1000 + 1000)): the first 250 warm-up
+    iterations take 8 instead of 32 leapfrog steps on ULX-4 and 36 instead of 169 on
+    the Perseus nine-line problem with line norms down to 1e-6; but the mode search
+    (0.1 s from given starting values, ~1.5 s screening prior draws and compiling the
+    value-and-gradient) ate the gain on ULX-4 (whole fit 10.1 s against 8.6 s), and
+    the chains ended warm-up with longer trajectories (10.2 against 7.3 steps) there,
+    so ``"prior"`` stays the default. Returns ``None`` when no finite mode is found
+    (the caller then starts from the prior).
+    """
+    mode, cov = posterior_mode(problem, data, seed, start=u_init)
+    if not (np.all(np.isfinite(mode)) and np.all(np.isfinite(cov))):
+        return None
+    w, v = np.linalg.eigh(0.5 * (cov + cov.T))
+    w = np.clip(w, 1e-12, _MAX_VAR)
+    cov = (v * w) @ v.T
+    u0 = mode + _START_SPREAD * rng.standard_normal((n, mode.size)) @ (v * np.sqrt(w)).T
+    imm = cov if dense_mass else np.diag(cov).copy()
+    return u0, np.broadcast_to(imm, (n,) + imm.shape).copy()
 
 
 def n_devices(chains: int) -> int:
@@ -153,15 +193,19 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
         warmup: int = 1000, samples: int = 1000, steps: int | None = None, seed: int = 0,
         progress: Any, timer: Timer, dense_mass: bool = True,
         target_accept_prob: float = 0.8, max_tree_depth: int = 10, chunk: int = 100,
-        init: dict[str, float] | None = None, chain_method: str = "auto") -> Any:
+        init: dict[str, float] | None = None, chain_method: str = "auto",
+        start: str = "prior") -> Any:
     """Sample with NUTS; see the module docstring."""
+    from ...errors import FitError
+
     total = warmup + samples
     chunk = max(1, min(int(chunk), total))
     if chain_method not in ("auto", "parallel", "sequential", "vectorized"):
-        from ...errors import FitError
-
         raise FitError(f"chain_method={chain_method!r}: use 'auto', 'parallel', "
                        "'sequential' or 'vectorized'")
+    if start not in ("laplace", "prior"):
+        raise FitError(f"start={start!r}: use 'laplace' (chains start around the posterior "
+                       "mode, Laplace covariance as the first mass matrix) or 'prior'")
     if chain_method in ("auto", "parallel"):
         chain_method = "parallel" if n_devices(chains) > 1 else "sequential"
     run_chains = chains  # chains actually run (parallel: padded to fill every device)
@@ -174,24 +218,43 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
         key, lambda: _build(problem, warmup, chunk, dense_mass, target_accept_prob,
                             max_tree_depth, chain_method, run_chains))
     rng = np.random.default_rng(seed)
+    u_init = None
     if init:
         x = np.array([init.get(n, p.median()) for n, p in zip(problem.names, problem.priors,
                                                              strict=True)])
-        u0 = np.tile(problem.u_from_values(x, data), (run_chains, 1))
-        u0[:, :problem.n_free] += rng.normal(0.0, 0.05, (run_chains, problem.n_free))
-    else:
-        u0 = prior_draws_u(problem, data, rng, run_chains)
+        u_init = problem.u_from_values(x, data)
     seed_arr = np.uint32(seed % 2**32)
+    imm_shape = (problem.dim, problem.dim) if dense_mass else (problem.dim,)
     with timer("compile"):
-        # the step compiles in a worker thread while the initial state is computed
-        u0j = jnp.asarray(u0)
+        # the step compiles in a worker thread while the start is found and the initial
+        # state computed
         sig = (key, tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(data)))
         ckey = ("compiled", sig)
         pending = None
         if ckey not in problem._fns:
-            abstract = jax.eval_shape(init_fn, u0j, seed_arr, data)
+            f64 = jnp.float64
+            abstract = jax.eval_shape(
+                init_fn, jax.ShapeDtypeStruct((run_chains, problem.dim), f64),
+                jax.ShapeDtypeStruct((run_chains,) + imm_shape, f64), seed_arr, data)
             pending = background(lambda: step_fn.lower(abstract, data).compile())
-        state = init_fn(u0 if chain_method == "parallel" else u0j, seed_arr, data)
+    started = None
+    if start == "laplace":
+        with timer("laplace"):
+            started = laplace_start(problem, data, seed, u_init, rng, run_chains, dense_mass)
+    if started is None:
+        if u_init is not None:
+            u0 = np.tile(u_init, (run_chains, 1))
+            u0[:, :problem.n_free] += rng.normal(0.0, 0.05, (run_chains, problem.n_free))
+        else:
+            u0 = prior_draws_u(problem, data, rng, run_chains)
+        imm = np.broadcast_to(np.eye(problem.dim) if dense_mass else np.ones(problem.dim),
+                              (run_chains,) + imm_shape).copy()
+    else:
+        u0, imm = started
+    with timer("compile"):
+        u0j = u0 if chain_method == "parallel" else jnp.asarray(u0)
+        immj = imm if chain_method == "parallel" else jnp.asarray(imm)
+        state = init_fn(u0j, immj, seed_arr, data)
         if pending is not None:
             problem._fns[ckey] = pending.result()
         step_c = problem._fns[ckey]
@@ -252,6 +315,7 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
     }
     stats = {k: v.reshape(-1, *v.shape[2:]) for k, v in stats.items()}
     extra = {"interrupted": bool(interrupted), "chain_method": chain_method,
-             "mean_leapfrog_steps": float(np.mean(nsteps[sl]))}
+             "mean_leapfrog_steps": float(np.mean(nsteps[sl])),
+             "start": "prior" if started is None else "laplace"}
     return make_result(problem, data, observations, u, method="nuts", timer=timer, seed=seed,
                        sample_stats=stats, extra=extra)
