@@ -139,19 +139,29 @@ def report(res: dict[str, Any]) -> str:
 
     for m in ("vi", "nuts"):
         o = res.get(f"perseus_{m}_jxspec", {})
+        j = res.get(f"perseus_{m}_jaxspec", {})
         if o and not o.get("failed"):
-            v = o.get("velocity", {})
-
-            def pm(q: str, v: Any = v) -> str:
+            def pm(q: str, side: dict) -> str:
+                v = side.get("velocity", {})
                 return f"{_fmt(_g(v, q, 'median'))} +/- {_fmt(_g(v, q, 'sd'))}"
 
-            rh = _g(o, "max_r_hat_sigma_vbulk")
+            def side_text(d: dict, fit: Any, rh: Any, div: Any = None) -> str:
+                if not d or d.get("failed"):
+                    return "failed" if d else "not run"
+                return (f"{_fmt(fit, ' s')} / {_fmt(_g(d, 'wall_s'), ' s')} / "
+                        f"{_fmt(_g(d, 'peak_rss_mb_outside'))} MiB; {pm('sigma_v', d)}, "
+                        f"{pm('v_bulk', d)}" + (f"; R-hat {rh:.3f}" if rh == rh else "")
+                        + (f"; {div} divergences" if div is not None else ""))
+
+            nuts = m == "nuts"
+            theirs = side_text(j, _g(j, "phases", "fit"), _g(j, "extra", "max_r_hat"),
+                               _g(j, "extra", "divergences") if nuts else None)
+            ours = side_text(o, _g(o, "phases", "fit"), _g(o, "max_r_hat"),
+                             o.get("divergences") if nuts else None)
             rows.append(
                 f"| (d) Perseus SXS {m.upper()} | fit incl. compile / process / peak RSS; "
-                f"sigma_v, v_bulk (km/s) | not run | {_fmt(_g(o, 'phases', 'fit'), ' s')} / "
-                f"{_fmt(_g(o, 'wall_s'), ' s')} / {_fmt(_g(o, 'peak_rss_mb_outside'))} MiB; "
-                f"{pm('sigma_v')}, {pm('v_bulk')}" + (f"; R-hat {_fmt(rh)}" if rh == rh else "")
-                + " | | < 15 s |")
+                f"sigma_v, v_bulk (km/s) | {theirs} | {ours} | "
+                f"{_ratio(_g(j, 'phases', 'fit'), _g(o, 'phases', 'fit'))} | < 15 s |")
     j, o = res.get("notebook_jaxspec", {}), res.get("notebook_jxspec", {})
     row("(e) notebook", "fresh kernel -> rendered result", _g(j, "total_s"), _g(o, "total_s"))
     for a, b, label in (("import_jaxspec", "import_jxspec_nb", "import package"),

@@ -1,6 +1,7 @@
 """Benchmarks of jxspec_nb side by side with jaxspec 0.4.1: one entry point.
 
-    python benchmarks/run.py                 # everything (about 15 min on 2 cores)
+    python benchmarks/run.py                 # everything (about 65 min on 2 cores, 48 of
+                                             # them jaxspec on Perseus)
     python benchmarks/run.py --quick         # short chains, for a smoke test
     python benchmarks/run.py --only nuts,vg  # some problems
     python benchmarks/run.py --label final   # results under benchmarks/_out/final/
@@ -164,8 +165,13 @@ def main() -> None:
         ours("notebook_jxspec", "notebook_time.py", "--side", "jxspec_nb", env=cold_env())
     if "reference" in only:  # a longer jaxspec NUTS: 4 x (1000 + 4000), for agreement only
         theirs("nuts_jaxspec_reference", "jaxspec_side/nuts.py", "--samples", "4000")
-    if "perseus" in only:  # jaxspec side not run: see RESULTS.md
+    if "perseus" in only:  # jaxspec reads the inputs our side writes (RMF, priors, start)
+        prep = _util.OUT_DIR / "perseus_jaxspec"
+        subprocess.run([str(OURS_PY), str(HERE / "jxspec_side" / "perseus.py"), "--prepare",
+                        str(prep)], check=True, cwd=str(HERE / "jxspec_side"))
         for m in ("vi", "nuts"):
+            theirs(f"perseus_{m}_jaxspec", "jaxspec_side/perseus.py", "--method", m,
+                   "--problem", str(prep / "perseus_problem.json"))
             ours(f"perseus_{m}_jxspec", "jxspec_side/perseus.py", "--method", m, env=cold_env())
     for d in cold_dirs:
         shutil.rmtree(d, ignore_errors=True)

@@ -26,11 +26,15 @@ default if None), ``max_samples`` (buffer size, jaxns' default if None),
 ``live_points`` (jaxns' root allocation degree, 30 per parameter if None),
 ``slices`` (slice steps per replacement, 5 per parameter if None),
 ``directions`` ("gmm" or "iso"). ``steps`` caps the number of goal iterations
-of each run.
+of each run. Fewer slices are cheaper but less accurate: on ULX-4 ``slices=10``
+(2 per parameter) took 0.36M likelihood evaluations against 0.95M, but its worst
+parameter was 0.13 sd off a 4 x 1000 NUTS run in the median or 0.18 sd in a
+quantile at two of five seeds (25 slices: within 0.09 / 0.15 at three seeds).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from collections.abc import Sequence
@@ -122,6 +126,7 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
                        "use 'gmm' (default) or 'iso'")
     _import_jaxns_quietly()
     from jaxns.algorithm.depth import _depth_condition_reached
+    from jaxns.constrained_sampler import UniDimSliceSampler
     from jaxns.core import NestedSampler
     from jaxns.depth_condition import DepthCondition
     from jaxns.run_config import default_depth_condition
@@ -131,8 +136,6 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
     if dlogZ is not None:
         depth = DepthCondition(**{**{f: getattr(depth, f) for f in depth.__dataclass_fields__},
                                   "dlogZ": float(dlogZ)})
-    from jaxns.constrained_sampler import UniDimSliceSampler
-
     kwargs: dict[str, Any] = {} if max_samples is None else {"max_samples": int(max_samples)}
     if live_points is not None:
         kwargs["root_allocation_degree"] = int(live_points)
@@ -175,8 +178,6 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
             warnings.warn(f"nested sampling: no fitted slice directions ({exc}); "
                           "keeping the isotropic pilot run", RuntimeWarning, stacklevel=2)
         else:
-            import dataclasses
-
             stage, evaluations = 1, pilot_evaluations
             fresh = sampler.initialise(key_main, args=(data,))
             state = sampler.resume_until_goal(
