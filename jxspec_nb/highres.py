@@ -70,8 +70,9 @@ Results on the real data (this package, 2-core CPU shared with other jobs):
   particle: sigma_v = 187.2 +/- 4.8, v_bulk = 41.7 +/- 15.0 km/s. jaxspec 0.4.1 on
   the same data, response, priors and start (benchmarks/jaxspec_side/perseus.py):
   VI sigma_v = 186.7 +/- 4.9 km/s, NUTS 186.9 +/- 5.1 km/s, in 711 s and 1969 s
-  against 11.9 s and 12.7 s here (2-core CPU, compilation included). The paper (three SXS observations, the real
-  response, optimal binning): 196 +/- 4 and 51 +/- 15 km/s.
+  against 11.9 s and 12.7 s here (2-core CPU, compilation included). The paper
+  (three SXS observations, the real response, optimal binning): 196 +/- 4 and
+  51 +/- 15 km/s.
 * Joint SXS + XRISM Resolve (CAL1, 4.5 eV Gaussian RMF, 238 bins of 0.5 eV), NUTS
   4 x (1000 + 1000), 6 divergences, max R-hat 1.006: sigma_v = 192.8 +/- 2.8 km/s,
   v_bulk = 39.5 +/- 16.5 km/s; Resolve relative to SXS: cross-normalisation 1.10,

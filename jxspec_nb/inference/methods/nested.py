@@ -107,6 +107,11 @@ def _model(problem: Problem) -> Any:
     return Model(prior_model=prior_model)
 
 
+def _capacity_floor(sampler: Any, problem: Problem) -> int:
+    """Smallest sample buffer jaxns accepts: the root (live-point) population."""
+    return int(sampler.root_allocation_degree or 30 * problem.n_free) + 1
+
+
 def _resample(log_w: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """Systematic resampling: indices of ``n`` equally weighted draws."""
     w = np.exp(log_w - np.max(log_w))
@@ -179,8 +184,12 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
                           "keeping the isotropic pilot run", RuntimeWarning, stacklevel=2)
         else:
             stage, evaluations = 1, pilot_evaluations
-            fresh = sampler.initialise(key_main, args=(data,))
-            state = sampler.resume_until_goal(
+            # room for about as many samples as the pilot took: the sample buffer then
+            # need not grow (each new buffer shape recompiles jaxns' depth loop)
+            main = dataclasses.replace(sampler, initial_capacity=max(
+                int(1.25 * int(state.num_samples)), _capacity_floor(sampler, problem)))
+            fresh = main.initialise(key_main, args=(data,))
+            state = main.resume_until_goal(
                 dataclasses.replace(fresh, sampler_data=geometry), goal)
     progress.finish(interrupted=interrupted)
     res = state.to_result().trim()
