@@ -107,11 +107,6 @@ def _model(problem: Problem) -> Any:
     return Model(prior_model=prior_model)
 
 
-def _capacity_floor(sampler: Any, problem: Problem) -> int:
-    """Smallest sample buffer jaxns accepts: the root (live-point) population."""
-    return int(sampler.root_allocation_degree or 30 * problem.n_free) + 1
-
-
 def _resample(log_w: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """Systematic resampling: indices of ``n`` equally weighted draws."""
     w = np.exp(log_w - np.max(log_w))
@@ -184,10 +179,11 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
                           "keeping the isotropic pilot run", RuntimeWarning, stacklevel=2)
         else:
             stage, evaluations = 1, pilot_evaluations
-            # room for about as many samples as the pilot took: the sample buffer then
-            # need not grow (each new buffer shape recompiles jaxns' depth loop)
-            main = dataclasses.replace(sampler, initial_capacity=max(
-                int(1.25 * int(state.num_samples)), _capacity_floor(sampler, problem)))
+            # room for about as many samples as the pilot took (always more than the
+            # root population): the buffer then need not grow, and each new buffer
+            # shape would recompile jaxns' depth loop
+            main = dataclasses.replace(sampler,
+                                       initial_capacity=int(1.25 * int(state.num_samples)))
             fresh = main.initialise(key_main, args=(data,))
             state = main.resume_until_goal(
                 dataclasses.replace(fresh, sampler_data=geometry), goal)
