@@ -7,6 +7,14 @@ walkers in a ball around the posterior mode (BFGS), the usual ensemble practice;
 ``"prior"``: spread over the prior). ``chains`` is the number of
 walkers (at least ``max(2 * dim + 2, 32)``, made even); ``warmup`` iterations
 are discarded.
+
+The kernel is numpyro's :class:`~numpyro.infer.AIES` (its stretch and
+differential-evolution moves, its random keys and acceptance rule) with one change:
+each walker's log density is kept in the sampler state (``CachingAIES`` below).
+numpyro evaluates the current half of the ensemble again at every half-step, two
+batched log densities where one is new; keeping them halves the work (ULX-4, 32
+walkers x 2000 iterations: 4.3 s -> 2.9 s including the step's compilation, 2026-12-03),
+and the draws are the same as numpyro's for the same keys (tests/test_methods.py).
 """
 
 from __future__ import annotations
@@ -14,23 +22,109 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..._jax import jax, jnp
 from ...errors import FitError
 from ..compile import Problem
-from ._common import Timer, make_result, prior_draws_u, run_chunks
+from ._common import Timer, make_result, prior_draws_u, run_chunks, warm_pointwise
 from .mle import posterior_mode
 
 __all__ = ["run"]
+
+
+class _CachedState(NamedTuple):
+    """numpyro's AIESState plus each walker's log density (NaN until first computed)."""
+
+    i: Any
+    accept_prob: Any
+    mean_accept_prob: Any
+    rng_key: Any
+    log_density: Any
+
+
+def _caching_aies() -> type:
+    """Build the class on first use (numpyro is imported lazily)."""
+    from numpyro.infer import AIES
+    from numpyro.infer.ensemble import EnsembleSamplerState
+    from numpyro.infer.ensemble_util import batch_ravel_pytree
+
+    class CachingAIES(AIES):
+        """numpyro's AIES with the walkers' log densities carried in the state.
+
+        Same moves, same key splits and same acceptance rule as
+        ``numpyro.infer.AIES.sample``; the log density of the current walkers is taken
+        from the state instead of being evaluated again, so each half-step evaluates
+        only the proposals. The first step evaluates the whole ensemble once.
+        """
+
+        def init_inner_state(self, rng_key: Any) -> Any:
+            base = super().init_inner_state(rng_key)
+            nan = jnp.full((self._num_chains,), jnp.nan)
+            return _CachedState(*base, log_density=nan)
+
+        def sample(self, state: Any, model_args: Any, model_kwargs: Any) -> Any:
+            z, inner, rng_key = state
+            rng_key, _ = jax.random.split(rng_key)
+            z_flat, unravel_fn = batch_ravel_pytree(z)
+            ld = jax.lax.cond(jnp.isnan(inner.log_density).any(),
+                              lambda zf: self._batch_log_density(zf).astype(z_flat.dtype),
+                              lambda zf: inner.log_density.astype(z_flat.dtype), z_flat)
+            if self._randomize_split:
+                perm = jax.random.permutation(rng_key, z_flat.shape[0])
+                z_flat, ld = z_flat[perm], ld[perm]
+            split = self._num_chains // 2
+
+            def body(i: Any, carry: Any) -> Any:
+                z_flat, ld, inner = carry
+                halves = lambda x: jax.lax.cond(  # noqa: E731
+                    i == 0, lambda y: (y[:split], y[split:]),
+                    lambda y: (y[split:], y[:split]), x)
+                active, inactive = halves(z_flat)
+                ld_active, _ = halves(ld)
+                new, new_ld, inner = self._update(active, inactive, ld_active, inner)
+                put = lambda x, v: jax.lax.cond(  # noqa: E731
+                    i == 0, lambda y: y.at[:split].set(v), lambda y: y.at[split:].set(v), x)
+                return put(z_flat, new), put(ld, new_ld), inner
+
+            z_flat, ld, inner = jax.lax.fori_loop(0, 2, body, (z_flat, ld, inner))
+            if self._randomize_split:  # back to the walkers' own order
+                inv = jnp.argsort(perm)
+                z_flat, ld = z_flat[inv], ld[inv]
+            return EnsembleSamplerState(unravel_fn(z_flat), inner._replace(log_density=ld),
+                                        rng_key)
+
+        def _update(self, active: Any, inactive: Any, ld_active: Any, inner: Any) -> Any:
+            import numpyro.distributions as dist
+
+            i, _, mean_accept_prob, rng_key, ld_all = inner
+            rng_key, move_key, proposal_key, accept_key = jax.random.split(rng_key, 4)
+            move_i = jax.random.choice(move_key, len(self._moves), p=self._weights)
+            proposal, factors = jax.lax.switch(move_i, self._moves, proposal_key, active,
+                                               inactive)
+            ld_prop = self._batch_log_density(proposal).astype(ld_active.dtype)
+            log_accept_prob = factors + ld_prop - ld_active
+            accepted = dist.Uniform().sample(accept_key, (active.shape[0],)) < jnp.exp(
+                log_accept_prob)
+            new = jnp.where(accepted[:, None], proposal, active)
+            new_ld = jnp.where(accepted, ld_prop, ld_active)
+            accept_prob = jnp.count_nonzero(accepted) / accepted.shape[0]
+            itr = i + 0.5
+            n = jnp.where(i < self._num_warmup, itr, itr - self._num_warmup)
+            mean_accept_prob = mean_accept_prob + (accept_prob - mean_accept_prob) / n
+            return new, new_ld, _CachedState(itr, accept_prob, mean_accept_prob, rng_key,
+                                             ld_all)
+
+    return CachingAIES
 
 
 def _build(problem: Problem, walkers: int, chunk: int, moves: dict[str, float],
            warmup: int) -> dict[str, Any]:
     from numpyro.infer import AIES
 
+    caching = _caching_aies()
     table = {"stretch": AIES.StretchMove, "de": AIES.DEMove}
     unknown = set(moves) - set(table)
     if unknown:
@@ -38,8 +132,8 @@ def _build(problem: Problem, walkers: int, chunk: int, moves: dict[str, float],
     # the kernel is built once, outside jit (its constructor checks the weights in
     # Python); the data reach its potential through ``current``, set while tracing
     current: list[Any] = [None]
-    kernel = AIES(potential_fn=lambda u: -problem._log_density(u, current[0]),
-                  moves={table[k](): w for k, w in moves.items()})
+    kernel = caching(potential_fn=lambda u: -problem._log_density(u, current[0]),
+                     moves={table[k](): w for k, w in moves.items()})
 
     def init(u0: Any, seed: int, data: Any) -> Any:
         """Eager: the moves precompute index tables that must not be tracers."""
@@ -78,6 +172,8 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
     chunk = max(1, min(chunk, total))
     key = ("aies", walkers, chunk, tuple(sorted(moves.items())), warmup)
     fns = problem.cached(key, lambda: _build(problem, walkers, chunk, moves, warmup))
+    # the pointwise pass over the draws compiles in a worker thread meanwhile
+    warm_pointwise(problem, data, problem.initial_u()[None], walkers * samples)
     rng = np.random.default_rng(seed)
     if init == "prior":
         u0 = prior_draws_u(problem, data, rng, walkers, spread=2.0)
