@@ -45,7 +45,7 @@ import numpy as np
 from ..._jax import jax, jnp
 from ...errors import FitError
 from ..compile import Problem
-from ._common import Timer, make_result
+from ._common import Timer, make_result, warm_pointwise
 from .mle import x_to_u
 
 __all__ = ["run"]
@@ -131,6 +131,8 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
     from jaxns.depth_condition import DepthCondition
     from jaxns.run_config import default_depth_condition
 
+    # the pointwise pass over the draws compiles in a worker thread meanwhile
+    warm_pointwise(problem, data, problem.initial_u()[None], samples)
     model = problem.cached("ns-model", lambda: _model(problem))
     depth = default_depth_condition()
     if dlogZ is not None:

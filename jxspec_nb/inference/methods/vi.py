@@ -27,7 +27,7 @@ import numpy as np
 from ..._jax import jax, jnp
 from ...errors import FitError
 from ..compile import Problem
-from ._common import Timer, background, make_result, run_chunks
+from ._common import Timer, background, make_result, run_chunks, warm_pointwise
 from .mle import posterior_mode
 
 __all__ = ["run"]
@@ -97,14 +97,27 @@ def _build(problem: Problem, guide_name: str, optimizer: Any, learning_rate: flo
 
 
 def _compile_step(problem: Problem, fns: dict[str, Any], key: Any, data: Any, seed: Any,
-                  init_params: Any) -> Any:
-    """A function returning the compiled optimisation step: at once when cached with
-    the problem, else once it has finished compiling in a worker thread."""
-    ckey = ("vi-compiled", key, tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(data)))
+                  init_params: Any, samples: int) -> Any:
+    """A function returning the compiled (init, step, draw) functions: at once when
+    cached with the problem, else once they have compiled in a worker thread.
+
+    All of numpyro's tracing happens in that one worker, one function after the other:
+    numpyro's effect handlers keep a global stack, so two numpyro traces must never run
+    at the same time (the main thread meanwhile searches the mode, in plain JAX).
+    """
+    ckey = ("vi-compiled", key, samples,
+            tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(data)))
     if ckey in problem._fns:
         return lambda: problem._fns[ckey]
-    abstract = jax.eval_shape(fns["init"], seed, data, init_params)
-    future = background(lambda: fns["step"].lower(abstract, data).compile())
+    keys = jax.ShapeDtypeStruct((samples,), jnp.float64)
+
+    def build() -> tuple[Any, Any, Any]:
+        init_c = fns["init"].lower(seed, data, init_params).compile()
+        abstract = jax.eval_shape(fns["init"], seed, data, init_params)
+        return (init_c, fns["step"].lower(abstract, data).compile(),
+                fns["draw"].lower(seed, abstract, keys).compile())
+
+    future = background(build)
 
     def wait() -> Any:
         problem._fns[ckey] = future.result()
@@ -134,6 +147,8 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
            None if init is None else u0.tobytes(), float(init_scale))
     fns = problem.cached(key, lambda: _build(problem, guide, optimizer, learning_rate, steps,
                                              num_particles, chunk, u0, init_scale))
+    # the pointwise pass over the draws compiles in a worker thread meanwhile
+    warm_pointwise(problem, data, problem.initial_u()[None], samples)
     init_params = None
     if init is None:  # start at the posterior mode with the Laplace covariance
         f64 = jnp.float64
@@ -141,8 +156,8 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
                  "u_auto_scale": jax.ShapeDtypeStruct((dim,), f64)} if mean_field else
                 {"auto_loc": jax.ShapeDtypeStruct((dim,), f64),
                  "auto_scale_tril": jax.ShapeDtypeStruct((dim, dim), f64)})
-        # the optimisation step compiles in a worker thread while the mode is searched
-        pending = _compile_step(problem, fns, key, data, seed_arr, spec)
+        # the SVI functions compile in a worker thread while the mode is searched
+        pending = _compile_step(problem, fns, key, data, seed_arr, spec, samples)
         with timer("laplace"):
             u0, cov = posterior_mode(problem, data, seed)
         if mean_field:
@@ -152,10 +167,10 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
             init_params = {"auto_loc": jnp.asarray(u0),
                            "auto_scale_tril": jnp.asarray(np.linalg.cholesky(cov))}
     else:
-        pending = _compile_step(problem, fns, key, data, seed_arr, None)
+        pending = _compile_step(problem, fns, key, data, seed_arr, None, samples)
     with timer("compile"):
-        state = fns["init"](seed_arr, data, init_params)
-        step_c = pending()
+        init_c, step_c, draw_c = pending()
+        state = init_c(seed_arr, data, init_params)
         jax.block_until_ready(state)
     n_chunks = -(-steps // chunk)
     progress.start(method="vi", total=n_chunks * chunk, chains=1, labels=["ELBO"])
@@ -171,7 +186,7 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
     if not outs:
         raise FitError("VI was interrupted before the first chunk finished")
     elbo = -np.concatenate([np.asarray(o) for o in outs])
-    u = np.asarray(fns["draw"](seed_arr, state, np.zeros(samples)))[None, :, :]
+    u = np.asarray(draw_c(seed_arr, state, np.zeros(samples)))[None, :, :]
     extra = {"interrupted": bool(interrupted), "guide": guide, "optimizer": repr(optimizer),
              "learning_rate": float(learning_rate)}
     return make_result(problem, data, observations, u, method="vi", timer=timer, seed=seed,
