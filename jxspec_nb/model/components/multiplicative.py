@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -44,6 +45,13 @@ INF = math.inf
 _SIGMA_T = 0.66524587  # Thomson cross section in 1e-24 cm^2 -> x nH(1e22) = 0.0066524587 nH
 _ME_KEV = 510.99895
 _TRACED_ORDER = 8
+
+
+@functools.lru_cache(maxsize=64)
+def _leggauss(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [-1, 1] (memoised: the rough-bin rule asks
+    for the same few orders hundreds of times)."""
+    return np.polynomial.legendre.leggauss(n)
 
 
 def _gauss_rule(x: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
@@ -167,15 +175,18 @@ def absorption_rule(model: str, e_lo: np.ndarray, e_hi: np.ndarray,
     sig, w = sigma_rule(sigma_of, e_lo, e_hi, q)
     table_e = np.exp(absorption_table(model)[0])
     t = (np.arange(_ROUGH_SAMPLES) + 0.5) / _ROUGH_SAMPLES
-    rough: list[int] = []
-    for i in _rough_candidates(sigma_of, e_lo, e_hi, table_e):
-        samples = sigma_of(e_lo[i] + (e_hi[i] - e_lo[i]) * t)
+    cand = _rough_candidates(sigma_of, e_lo, e_hi, table_e)
+    is_rough = np.zeros(cand.size, dtype=bool)
+    for start in range(0, cand.size, 256):  # (candidates, samples) in blocks of 256 bins
+        c = cand[start:start + 256]
+        samples = sigma_of(e_lo[c, None] + (e_hi[c] - e_lo[c])[:, None] * t[None, :])
         for nh in _ROUGH_NH:
-            exact = np.mean(np.exp(-nh * samples))
-            rule = np.sum(w[:, i] * np.exp(-nh * sig[:, i]))
-            if exact > 1e-30 and abs(rule / exact - 1.0) > _ROUGH_TOL:
-                rough.append(int(i))
-                break
+            exact = np.mean(np.exp(-nh * samples), axis=1)
+            rule = np.sum(w[:, c] * np.exp(-nh * sig[:, c]), axis=0)
+            ok = exact > 1e-30
+            bad = np.abs(rule / np.where(ok, exact, 1.0) - 1.0) > _ROUGH_TOL
+            is_rough[start:start + 256] |= ok & bad
+    rough = [int(i) for i in cand[is_rough]]
     if not rough:
         return sig, w, None
     sigmas, weights = [], []
@@ -184,13 +195,12 @@ def absorption_rule(model: str, e_lo: np.ndarray, e_hi: np.ndarray,
         inner = table_e[(table_e > lo) & (table_e < hi)]
         br = np.concatenate([[lo], inner, [hi]])
         dl = np.abs(np.diff(np.log(sigma_of(br))))
-        s_bin, w_bin = [], []
+        nodes, w_bin = [], []
         for a, b, d in zip(br[:-1], br[1:], dl, strict=True):
-            n = int(np.clip(np.ceil(2 + 24 * d), 2, 48))
-            x, wx = np.polynomial.legendre.leggauss(n)
-            s_bin.append(sigma_of(a + (b - a) * 0.5 * (x + 1.0)))
+            x, wx = _leggauss(int(np.clip(np.ceil(2 + 24 * d), 2, 48)))
+            nodes.append(a + (b - a) * 0.5 * (x + 1.0))
             w_bin.append((b - a) * 0.5 * wx / (hi - lo))
-        sigmas.append(np.concatenate(s_bin))
+        sigmas.append(sigma_of(np.concatenate(nodes)))
         weights.append(np.concatenate(w_bin))
     segment = np.repeat(np.arange(len(rough), dtype=np.int32), [s.size for s in sigmas])
     return sig, w, RoughBins(np.asarray(rough, dtype=np.int32), segment,
