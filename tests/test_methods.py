@@ -218,6 +218,28 @@ def test_nested_sampling_evidence(problem, reference, mle):
     assert res.log_evidence == pytest.approx(log_z, abs=3 * res.log_evidence_err + 0.3)
 
 
+def test_nested_sampling_pilot_and_main_share_one_depth_loop(problem, caplog):
+    """The isotropic pilot and the fitted-direction main run trace jaxns' depth loop
+    once between them (each trace is a compile of ~7 s on ULX-4)."""
+    import logging
+
+    import jax
+
+    _, obs = problem
+    # priors of their own: a new problem, so nothing is compiled for it yet
+    spec = model_with_priors(ToyModel(), {**PRIORS, "toyabs.nH": "Uniform(0, 3)"})
+    jax.config.update("jax_log_compiles", True)
+    try:
+        with caplog.at_level(logging.WARNING):
+            res = fit(spec, obs, method="ns", samples=500, seed=6, progress=False)
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    lowered = [r for r in caplog.records
+               if "MLIR module conversion jit(_run_depth)" in r.getMessage()]
+    assert res.extra["directions"] == "gmm"
+    assert len(lowered) == 1
+
+
 def test_mle_finds_ulx4_global_minimum(shared_data):
     from jxspec_nb import datasets
 

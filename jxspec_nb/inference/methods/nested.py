@@ -141,6 +141,12 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
     kwargs: dict[str, Any] = {} if max_samples is None else {"max_samples": int(max_samples)}
     if live_points is not None:
         kwargs["root_allocation_degree"] = int(live_points)
+    # room for an information gain of about 30 nats (n_live x (H + a few) samples) before
+    # the buffer grows: each new buffer shape recompiles jaxns' depth loop (~7 s on 2
+    # cores); jaxns' own start (room for a few replacement batches) grew once on ULX-4
+    root = int(live_points) if live_points is not None else 30 * problem.n_free
+    kwargs["initial_capacity"] = 32 * root if max_samples is None else min(32 * root,
+                                                                           int(max_samples))
     if slices is not None:
         kwargs["sampler"] = UniDimSliceSampler(num_slices=int(slices))
     sampler = NestedSampler(model=model, depth_condition=depth, **kwargs)
@@ -170,8 +176,18 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
 
     t0 = time.perf_counter()
     key_pilot, key_main = jax.random.split(jax.random.PRNGKey(seed))
-    state = sampler.run_until_goal(goal, key=key_pilot if len(stages) > 1 else key_main,
-                                   args=(data,))
+    if len(stages) > 1:
+        # The pilot carries an empty (disabled) one-component direction law: jaxns then
+        # draws isotropic directions, and its state has the same form as the main
+        # run's with the fitted law, so both runs share one compiled depth loop.
+        from jaxns.sampling.ellipsoid import empty_sampler_data
+
+        fresh = sampler.initialise(key_pilot, args=(data,))
+        state = sampler.resume_until_goal(
+            dataclasses.replace(fresh, sampler_data=empty_sampler_data(1, problem.n_free)),
+            goal)
+    else:
+        state = sampler.run_until_goal(goal, key=key_main, args=(data,))
     if len(stages) > 1 and not interrupted:
         pilot_evaluations = float(state.total_num_likelihood_evaluations)
         try:
@@ -181,13 +197,11 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
                           "keeping the isotropic pilot run", RuntimeWarning, stacklevel=2)
         else:
             stage, evaluations = 1, pilot_evaluations
-            # room for about as many samples as the pilot took (always more than the
-            # root population): the buffer then need not grow, and each new buffer
-            # shape would recompile jaxns' depth loop
-            main = dataclasses.replace(sampler,
-                                       initial_capacity=int(1.25 * int(state.num_samples)))
-            fresh = main.initialise(key_main, args=(data,))
-            state = main.resume_until_goal(
+            # the same sampler object (its fields are static in jaxns' compiled
+            # functions): the main run's buffers grow through the pilot's shapes, each
+            # already compiled
+            fresh = sampler.initialise(key_main, args=(data,))
+            state = sampler.resume_until_goal(
                 dataclasses.replace(fresh, sampler_data=geometry), goal)
     progress.finish(interrupted=interrupted)
     res = state.to_result().trim()
