@@ -69,10 +69,17 @@ def peak_rss_mb() -> float:
 
 
 class Clock:
-    """Named wall-clock phases: ``with clock("setup"): ...``."""
+    """Named wall-clock phases: ``with clock("setup"): ...``.
+
+    ``ends`` holds the epoch time (``time.time()``) at which each phase last ended:
+    run.py subtracts its own launch time from ``ends["summary"]`` to get the time from
+    launching the process to the printed summary (the issues' "whole process from
+    import to printed summary", without the benchmark's own bookkeeping afterwards).
+    """
 
     def __init__(self) -> None:
         self.phases: dict[str, float] = {}
+        self.ends: dict[str, float] = {}
         self._name: str | None = None
 
     def __call__(self, name: str) -> Clock:
@@ -88,6 +95,7 @@ class Clock:
         self.phases[self._name] = self.phases.get(self._name, 0.0) + (
             time.perf_counter() - self._t0
         )
+        self.ends[self._name] = time.time()
 
 
 class CompileMeter:

@@ -90,6 +90,7 @@ def run_one(tag: str, python: Path, script: str, out: Path, *extra: str,
     log = out.with_suffix(".log")
     print(f"[run] {tag:28s} ...", end=" ", flush=True)
     t0 = time.perf_counter()
+    launch_epoch = time.time()
     with log.open("w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=full_env,
                                 cwd=str(HERE / Path(script).parent))
@@ -102,6 +103,9 @@ def run_one(tag: str, python: Path, script: str, out: Path, *extra: str,
                 "log_tail": log.read_text()[-2000:]}
     data = json.loads(out.read_text())
     data.update(tag=tag, wall_s=wall, peak_rss_mb_outside=usage.ru_maxrss / 1024.0)
+    ends = data.get("phase_end_epoch") or {}
+    if "summary" in ends:  # launch -> printed summary: the issues' "whole process"
+        data["to_summary_s"] = ends["summary"] - launch_epoch
     out.write_text(json.dumps(data, indent=1))
     return data
 
@@ -158,6 +162,10 @@ def main() -> None:
             if m != "mle":
                 theirs(f"{m}_jaxspec", "jaxspec_side/methods.py", "--method", m)
             ours(f"{m}_jxspec", "jxspec_side/methods.py", "--method", m, env=cold_env())
+            if m != "mle":  # second run with a primed persistent cache, as a user's next fit
+                wenv = {"JXSPEC_NB_CACHE": str(warm)}
+                ours(f"{m}_jxspec_warm_prime", "jxspec_side/methods.py", "--method", m, env=wenv)
+                ours(f"{m}_jxspec_warm", "jxspec_side/methods.py", "--method", m, env=wenv)
     if "notebook" in only:
         res["notebook_jaxspec"] = run_one("notebook_jaxspec", OURS_PY, "notebook_time.py",
                                           out_dir / "notebook_jaxspec.json", "--side",

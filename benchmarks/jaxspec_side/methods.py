@@ -61,6 +61,11 @@ with clock("fit"):
             svi_kwargs={"progress_bar": False},
         )
 
+with clock("summary"):  # the same printed table as our side's result.summary()
+    import arviz as az
+
+    print(az.summary(result.inference_data, var_names=list(common.JAXSPEC_NAMES.values())))
+
 fit_s = clock.phases["fit"]
 _util.emit(
     args.out,
@@ -69,6 +74,7 @@ _util.emit(
         "problem": f"ulx4_{args.method}",
         "config": cfg,
         "phases": clock.phases,
+        "phase_end_epoch": clock.ends,
         "compile_s": meter.total,
         "compile_detail": meter.snapshot(),
         "posterior": common.posterior_stats(result.inference_data, fit_s),

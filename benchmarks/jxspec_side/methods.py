@@ -40,7 +40,8 @@ with clock("fit"):
         print(f"[bench] {args.method}: {exc}; rerunning with the method's defaults")
         kw = {k: v for k, v in kw.items() if k in ("method", "seed", "progress")}
         result = fit(spec, obs, **kw)
-print(result.summary())
+with clock("summary"):
+    print(result.summary())
 
 fit_s = clock.phases["fit"]
 payload = {
@@ -49,6 +50,7 @@ payload = {
     "config": cfg,
     "fit_kwargs": {k: v for k, v in kw.items() if k != "progress"},
     "phases": clock.phases,
+        "phase_end_epoch": clock.ends,
     "fit_timings": result.timings,
     "compile_s": meter.total,
     "compile_detail": meter.snapshot(),
