@@ -166,7 +166,8 @@ def build_obs_data(obs: Any, mode: str, stat: str) -> tuple[dict[str, Any], bool
     """
     d, sparse, blocks = fold_data(obs)
     d.update(counts_data(obs, mode, stat))
-    return {k: jnp.asarray(v) for k, v in d.items()}, sparse, blocks
+    # device_put: a plain transfer (jnp.asarray compiled a small copy program per array)
+    return {k: jax.device_put(v) for k, v in d.items()}, sparse, blocks
 
 
 class ObsEval:

@@ -53,7 +53,7 @@ def warm_pointwise(problem: Problem, data: Any, u: np.ndarray, n_draws: int) -> 
     key = ("pointwise_warm", batch, tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(data)))
     if key in problem._fns:
         return
-    chunk = jnp.asarray(np.repeat(np.asarray(u, dtype=np.float64)[:1], batch, axis=0))
+    chunk = jax.device_put(np.repeat(np.asarray(u, dtype=np.float64)[:1], batch, axis=0))
     problem._fns[key] = background(lambda: jax.block_until_ready(problem.pointwise(chunk, data)))
 
 
