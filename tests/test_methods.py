@@ -130,11 +130,35 @@ def test_vi_agrees_with_nuts(problem, reference):
     _agree(res, reference, 0.3)
     assert res.elbo.shape == (1500,) and np.isfinite(res.elbo).all()
     assert res.elbo[-100:].mean() > res.elbo[:10].mean() - 1.0
-    mf = fit(spec, obs, method="vi", steps=500, samples=1000, seed=3, progress=False,
-             guide="normal", optimizer="adamw")
+    # the draws were importance-resampled: the weights' Pareto shape was trustworthy
+    assert res.extra["reweighted"] and res.extra["pareto_k"] < 0.7
+    assert 100 < res.extra["importance_ess"] <= 4 * 2000
+    # a mean-field guide misses the nH-index-norm correlation: its weights are too
+    # heavy-tailed to correct it, so the guide's own draws are kept, with a warning
+    with pytest.warns(RuntimeWarning, match="Pareto k-hat"):
+        mf = fit(spec, obs, method="vi", steps=500, samples=1000, seed=3, progress=False,
+                 guide="normal", optimizer="adamw")
+    assert not mf.extra["reweighted"] and mf.extra["pareto_k"] >= 0.7
     assert mf.summary().loc["powerlaw.PhoIndex", "median"] == pytest.approx(
         reference.summary().loc["powerlaw.PhoIndex", "median"],
         abs=0.5 * reference.summary().loc["powerlaw.PhoIndex", "sd"])
+
+
+def test_psis_matches_arviz_and_flags_heavy_tails():
+    import arviz as az
+
+    from jxspec_nb.results._diagnostics import psis
+
+    rng = np.random.default_rng(0)
+    for scale in (0.3, 1.0, 2.0):
+        raw = rng.normal(size=4000) * scale
+        lw, k = psis(raw)
+        ref_lw, ref_k = az.psislw(raw.copy())
+        np.testing.assert_allclose(lw, ref_lw, atol=1e-12)
+        assert k == pytest.approx(float(ref_k), abs=1e-12)
+        assert np.exp(lw).sum() == pytest.approx(1.0)
+    assert psis(rng.normal(size=4000) * 0.3)[1] < 0.5  # light tails
+    assert psis(3.0 * np.log(np.abs(rng.standard_t(1.2, size=4000))))[1] > 0.7  # heavy
 
 
 def test_aies_agrees_with_nuts(problem, reference):

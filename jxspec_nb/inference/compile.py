@@ -184,11 +184,12 @@ class Problem:
 
     def _pointwise(self, u: Any, data: Any) -> dict[str, Any]:
         _count("pointwise")
-        x, _ = self.transform(u)
-        values, bkgs, _ = self._split(x, u, data)
+        x, lp = self.transform(u)
+        values, bkgs, lpb = self._split(x, u, data)
         terms = self._terms(values, bkgs, data)
         out = {
             "loglik": jnp.concatenate([t[0] for t in terms]),
+            "log_prior": lp + lpb,  # in sampling space (u), as in the log density
             "statistic": sum(jnp.sum(t[1]) for t in terms),
             "expected": jnp.concatenate([t[2] for t in terms]),
             "values": x,

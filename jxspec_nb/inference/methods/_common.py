@@ -21,7 +21,7 @@ from ..._jax import jax, jnp
 from ..compile import Problem
 
 __all__ = ["run_chunks", "prior_draws_u", "make_result", "pointwise_batched", "Timer",
-           "background", "warm_pointwise"]
+           "background", "warm_pointwise", "systematic_resample"]
 
 _BATCH = 256
 _POOL: Any = None
@@ -143,15 +143,17 @@ def make_result(problem: Problem, data: Any, observations: Sequence[Any], u: np.
                 sample_stats: dict[str, np.ndarray] | None = None,
                 best_u: np.ndarray | None = None, log_evidence: float | None = None,
                 log_evidence_err: float | None = None, elbo: np.ndarray | None = None,
-                extra: dict[str, Any] | None = None, weights: np.ndarray | None = None) -> Any:
-    """Build the :class:`~jxspec_nb.results.FitResult` from draws ``u[chain, draw, dim]``."""
+                extra: dict[str, Any] | None = None, weights: np.ndarray | None = None,
+                pointwise: dict[str, np.ndarray] | None = None) -> Any:
+    """Build the :class:`~jxspec_nb.results.FitResult` from draws ``u[chain, draw, dim]``
+    (``pointwise``: :func:`pointwise_batched` of them, when already computed)."""
     from ...results._idata import build_draws
     from ...results.result import FitResult
 
     t0 = time.perf_counter()
     chains, draws, dim = u.shape
     flat = u.reshape(chains * draws, dim)
-    pw = pointwise_batched(problem, flat, data)
+    pw = pointwise if pointwise is not None else pointwise_batched(problem, flat, data)
     if best_u is None:
         best = int(np.argmax(pw["loglik"].sum(axis=1)))
         best_vals, stat = pw["values"][best], float(pw["statistic"][best])
@@ -175,6 +177,14 @@ def make_result(problem: Problem, data: Any, observations: Sequence[Any], u: np.
         best_fit=best_fit, extra=dict(extra or {}), background=_bkg_text(problem),
         problem=problem, data=data,
     )
+
+
+def systematic_resample(log_w: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Systematic resampling: indices of ``n`` equally weighted draws."""
+    w = np.exp(log_w - np.max(log_w))
+    w /= w.sum()
+    positions = (rng.random() + np.arange(n)) / n
+    return np.minimum(np.searchsorted(np.cumsum(w), positions), w.size - 1)
 
 
 def _stat_label(problem: Problem) -> str:

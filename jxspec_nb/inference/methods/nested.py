@@ -45,7 +45,7 @@ import numpy as np
 from ..._jax import jax, jnp
 from ...errors import FitError
 from ..compile import Problem
-from ._common import Timer, make_result, warm_pointwise
+from ._common import Timer, make_result, systematic_resample, warm_pointwise
 from .mle import x_to_u
 
 __all__ = ["run"]
@@ -105,14 +105,6 @@ def _model(problem: Problem) -> Any:
         return problem._loglik_values_total(x, data, fast=True)  # single-precision fold
 
     return Model(prior_model=prior_model)
-
-
-def _resample(log_w: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Systematic resampling: indices of ``n`` equally weighted draws."""
-    w = np.exp(log_w - np.max(log_w))
-    w /= w.sum()
-    positions = (rng.random() + np.arange(n)) / n
-    return np.minimum(np.searchsorted(np.cumsum(w), positions), w.size - 1)
 
 
 def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int = 4,
@@ -214,7 +206,7 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
     if q.shape[0] == 0:
         raise FitError("nested sampling produced no samples")
     rng = np.random.default_rng(seed)
-    idx = _resample(np.asarray(res.log_dp), samples, rng)
+    idx = systematic_resample(np.asarray(res.log_dp), samples, rng)
     x = np.column_stack([np.asarray(p.from_unit(jnp.asarray(q[idx, i])))
                          for i, p in enumerate(problem.priors)])
     u = x_to_u(problem, x)

@@ -12,13 +12,26 @@ name), ``num_particles`` (1 ELBO draw per step, as numpyro's default: on ULX-4, 
 took 2.5x the optimisation time for the same quantiles, within 0.03 sd, at 4 seeds),
 ``init_scale`` (0.1), ``chunk`` (steps per compiled call, 250), ``init`` (None: start
 at the posterior mode with the Laplace covariance, found by BFGS from the best of 256
-prior draws; or ``{name: value}`` with ``init_scale``).
+prior draws; or ``{name: value}`` with ``init_scale``), ``reweight`` (True: Pareto-smoothed
+importance resampling, below).
 ``steps`` defaults to 2000. The ELBO of every step is kept.
+
+Importance resampling (``reweight=True``, Yao et al. 2018). A Gaussian guide fitted
+by minimising KL(q || p) is too narrow in the tails of a skewed posterior (on ULX-4
+its 16 % quantiles sat 0.3 posterior sd inside NUTS's). The run therefore draws
+four times ``samples`` from the guide, weights each draw by p/q (the posterior
+density over the guide's, in sampling space), smooths the weights (PSIS, Vehtari
+et al. 2024) and keeps ``samples`` draws by systematic resampling. The Pareto shape
+``result.extra["pareto_k"]`` says whether that worked: below 0.7 the resampled draws
+follow the posterior; at 0.7 or above the weights cannot be trusted, the guide's own
+draws are kept (``extra["reweighted"]`` False) and a warning says so.
+``result.extra["importance_ess"]`` is the weights' effective sample size.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,11 +39,22 @@ import numpy as np
 
 from ..._jax import jax, jnp
 from ...errors import FitError
+from ...results._diagnostics import psis
 from ..compile import Problem
-from ._common import Timer, background, make_result, run_chunks, warm_pointwise
+from ._common import (
+    Timer,
+    background,
+    make_result,
+    pointwise_batched,
+    run_chunks,
+    systematic_resample,
+    warm_pointwise,
+)
 from .mle import posterior_mode
 
 __all__ = ["run"]
+
+_REWEIGHT_DRAWS = 4  # guide draws per kept draw for the importance resampling
 
 
 def _optimizer(optimizer: Any, learning_rate: float, steps: int) -> Any:
@@ -85,13 +109,25 @@ def _build(problem: Problem, guide_name: str, optimizer: Any, learning_rate: flo
             return s, loss
         return jax.lax.scan(body, state, None, length=chunk)
 
+    mean_field = isinstance(guide, AutoNormal)
+
     @jax.jit
     def draw(seed: Any, state: Any, n_keys: Any) -> Any:
+        """Draws ``u`` from the fitted guide and the guide's log density at them."""
         # parameters constrained inside the compiled function: eagerly, numpyro's
         # transforms compiled a dozen tiny programs (~1 s on 2 cores)
         params = svi.get_params(state)
         key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
-        return guide.sample_posterior(key, params, sample_shape=(n_keys.shape[0],))["u"]
+        u = guide.sample_posterior(key, params, sample_shape=(n_keys.shape[0],))["u"]
+        if mean_field:
+            loc, sd = params["u_auto_loc"], params["u_auto_scale"]
+            z, log_det = (u - loc) / sd, jnp.sum(jnp.log(sd))
+        else:
+            loc, tril = params["auto_loc"], params["auto_scale_tril"]
+            z = jax.scipy.linalg.solve_triangular(tril, (u - loc).T, lower=True).T
+            log_det = jnp.sum(jnp.log(jnp.diag(tril)))
+        log_q = -0.5 * jnp.sum(z * z, axis=-1) - log_det - 0.5 * dim * np.log(2.0 * np.pi)
+        return u, log_q
 
     return {"svi": svi, "guide": guide, "init": init_state, "step": step, "draw": draw}
 
@@ -130,9 +166,11 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
         warmup: int = 1000, samples: int = 1000, steps: int | None = None, seed: int = 0,
         progress: Any, timer: Timer, guide: str = "mvn", optimizer: Any = "adam",
         learning_rate: float = 0.005, num_particles: int = 1, chunk: int = 250,
-        init: dict[str, float] | None = None, init_scale: float = 0.1) -> Any:
+        init: dict[str, float] | None = None, init_scale: float = 0.1,
+        reweight: bool = True) -> Any:
     """Fit a variational posterior; see the module docstring."""
     steps = int(steps or 2000)
+    n_draws = _REWEIGHT_DRAWS * samples if reweight else samples
     chunk = max(1, min(chunk, steps))
     mean_field = guide in ("normal", "meanfield", "AutoNormal")
     seed_arr = np.uint32(seed % 2**32)  # keys are made inside the compiled functions
@@ -148,7 +186,7 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
     fns = problem.cached(key, lambda: _build(problem, guide, optimizer, learning_rate, steps,
                                              num_particles, chunk, u0, init_scale))
     # the pointwise pass over the draws compiles in a worker thread meanwhile
-    warm_pointwise(problem, data, problem.initial_u()[None], samples)
+    warm_pointwise(problem, data, problem.initial_u()[None], n_draws)
     init_params = None
     if init is None:  # start at the posterior mode with the Laplace covariance
         f64 = jnp.float64
@@ -157,7 +195,7 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
                 {"auto_loc": jax.ShapeDtypeStruct((dim,), f64),
                  "auto_scale_tril": jax.ShapeDtypeStruct((dim, dim), f64)})
         # the SVI functions compile in a worker thread while the mode is searched
-        pending = _compile_step(problem, fns, key, data, seed_arr, spec, samples)
+        pending = _compile_step(problem, fns, key, data, seed_arr, spec, n_draws)
         with timer("laplace"):
             u0, cov = posterior_mode(problem, data, seed)
         if mean_field:
@@ -167,7 +205,7 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
             init_params = {"auto_loc": jnp.asarray(u0),
                            "auto_scale_tril": jnp.asarray(np.linalg.cholesky(cov))}
     else:
-        pending = _compile_step(problem, fns, key, data, seed_arr, None, samples)
+        pending = _compile_step(problem, fns, key, data, seed_arr, None, n_draws)
     with timer("compile"):
         init_c, step_c, draw_c = pending()
         state = init_c(seed_arr, data, init_params)
@@ -186,8 +224,28 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
     if not outs:
         raise FitError("VI was interrupted before the first chunk finished")
     elbo = -np.concatenate([np.asarray(o) for o in outs])
-    u = np.asarray(draw_c(seed_arr, state, np.zeros(samples)))[None, :, :]
+    u, log_q = (np.asarray(a) for a in draw_c(seed_arr, state, np.zeros(n_draws)))
     extra = {"interrupted": bool(interrupted), "guide": guide, "optimizer": repr(optimizer),
-             "learning_rate": float(learning_rate)}
-    return make_result(problem, data, observations, u, method="vi", timer=timer, seed=seed,
-                       elbo=elbo, extra=extra)
+             "learning_rate": float(learning_rate), "reweight": bool(reweight)}
+    pw = None
+    if reweight:  # Pareto-smoothed importance resampling towards the posterior
+        t0 = time.perf_counter()
+        pw_all = pointwise_batched(problem, u, data)
+        log_p = pw_all["loglik"].sum(axis=1) + pw_all["log_prior"]
+        finite = np.isfinite(log_p) & np.isfinite(log_q)
+        log_w, k_hat = psis(np.where(finite, log_p - log_q, -np.inf))
+        extra.update(pareto_k=k_hat, importance_ess=float(1.0 / np.sum(np.exp(2 * log_w))),
+                     reweighted=bool(k_hat < 0.7))
+        if k_hat < 0.7:
+            idx = systematic_resample(log_w, samples, np.random.default_rng(seed + 17))
+        else:  # weights too heavy-tailed to trust: keep the guide's own draws
+            idx = np.arange(samples)
+            warnings.warn(
+                f"VI: Pareto k-hat = {k_hat:.2f} (>= 0.7): importance weights cannot "
+                "correct this variational approximation, so the draws are the guide's own "
+                "(its tails may be too narrow and correlations missed). Check important "
+                "results with method='nuts'.", RuntimeWarning, stacklevel=3)
+        u, pw = u[idx], {k: v[idx] for k, v in pw_all.items()}
+        timer.add("reweight", time.perf_counter() - t0)
+    return make_result(problem, data, observations, u[None], method="vi", timer=timer,
+                       seed=seed, elbo=elbo, extra=extra, pointwise=pw)
