@@ -33,6 +33,7 @@ __all__ = ["Problem", "get_problem", "trace_counts", "enable_persistent_cache", 
 _TRACES: dict[str, int] = {}
 _PROBLEMS: dict[Any, Problem] = {}
 _CACHE_ON = False
+_CACHE_PATH: Path | None = None
 
 STATS = ("cstat", "wstat", "chi2", "chi2_model")
 
@@ -58,7 +59,7 @@ def enable_persistent_cache(path: str | os.PathLike[str] | None = None) -> Path 
     (``~/.cache/jxspec_nb/jax``). ``JXSPEC_NB_CACHE=off`` disables it.
     Called once, at the first fit. Returns the folder, or None when disabled.
     """
-    global _CACHE_ON
+    global _CACHE_ON, _CACHE_PATH
     env = os.environ.get("JXSPEC_NB_CACHE", "")
     if env.lower() in ("off", "0", "no", "false"):
         return None
@@ -75,7 +76,16 @@ def enable_persistent_cache(path: str | os.PathLike[str] | None = None) -> Path 
         except (OSError, AttributeError):  # read-only home, old jax
             return None
         _CACHE_ON = True
+        _CACHE_PATH = path
     return path
+
+
+def cache_folder() -> Path | None:
+    """The folder :func:`enable_persistent_cache` turned on, or None (not yet, or off)."""
+    if not _CACHE_ON or os.environ.get("JXSPEC_NB_CACHE", "").lower() in ("off", "0", "no",
+                                                                           "false"):
+        return None
+    return _CACHE_PATH
 
 
 @dataclass(frozen=True)

@@ -43,74 +43,170 @@ from .mle import posterior_mode
 __all__ = ["run"]
 
 
-def _build(problem: Problem, num_warmup: int, chunk: int, dense_mass: bool,
-           target: float, max_tree_depth: int, chain_method: str,
-           chains: int) -> tuple[Any, Any]:
-    from numpyro.infer.hmc import hmc
+class _Local:
+    """The per-device programs: ``init(u0, imm, keys, data) -> state leaves`` of a group
+    of chains, and ``step(leaves, data) -> (leaves, outputs)``: ``chunk`` iterations of
+    each chain of the group, one chain after the other (``lax.map``).
 
-    def potential_gen(data: Any) -> Any:
-        return lambda u: -problem._log_density(u, data)
+    The state crosses the program boundary as its flat list of arrays (the host
+    never looks inside it), so that the programs can be exported (:mod:`.._exported`)
+    and called in a later process without tracing numpyro again; ``treedef``, the
+    state's structure, is taken when ``init`` is traced.
+    """
 
-    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
+    def __init__(self, problem: Problem, num_warmup: int, chunk: int, dense_mass: bool,
+                 target: float, max_tree_depth: int) -> None:
+        from numpyro.infer.hmc import hmc
 
-    n_dev = n_devices(chains) if chain_method == "parallel" else 1
-    per = chains // n_dev
+        def potential_gen(data: Any) -> Any:
+            return lambda u: -problem._log_density(u, data)
 
-    def one(u: Any, imm: Any, key: Any, data: Any) -> Any:
-        return init_kernel(u, num_warmup, dense_mass=dense_mass, inverse_mass_matrix=imm,
-                           target_accept_prob=target, max_tree_depth=max_tree_depth,
-                           model_args=(data,), rng_key=key)
+        init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
+        self.treedef: Any = None
 
-    if n_dev > 1:
-        def init_dev(u0: Any, imm: Any, seed: Any, data: Any) -> Any:
-            keys = jax.random.split(jax.random.PRNGKey(seed), chains).reshape(n_dev, per, -1)
-            mine = keys[jax.lax.axis_index("device")]
-            return jax.vmap(one, in_axes=(0, 0, 0, None))(u0, imm, mine, data)
+        def one(u: Any, imm: Any, key: Any, data: Any) -> Any:
+            return init_kernel(u, num_warmup, dense_mass=dense_mass, inverse_mass_matrix=imm,
+                               target_accept_prob=target, max_tree_depth=max_tree_depth,
+                               model_args=(data,), rng_key=key)
 
-        pinit = jax.pmap(init_dev, axis_name="device", in_axes=(0, 0, None, None),
-                         devices=jax.local_devices()[:n_dev])
+        def init(u0: Any, imm: Any, keys: Any, data: Any) -> Any:
+            state = jax.vmap(one, in_axes=(0, 0, 0, None))(u0, imm, keys, data)
+            leaves, self.treedef = jax.tree.flatten(state)
+            return leaves
 
-        def init(u0: Any, imm: Any, seed: Any, data: Any) -> Any:
-            """Initial states, split as (devices, chains per device, ...) on the devices."""
-            return pinit(u0.reshape((n_dev, per) + u0.shape[1:]),
-                         imm.reshape((n_dev, per) + imm.shape[1:]), seed, data)
-    else:
-        @jax.jit
-        def init(u0: Any, imm: Any, seed: Any, data: Any) -> Any:
-            """Initial states of all chains (keys made here: no eager PRNG op to compile)."""
-            keys = jax.random.split(jax.random.PRNGKey(seed), chains)
-            return jax.vmap(one, in_axes=(0, 0, 0, None))(u0, imm, keys, data)
-
-    def one_chain(state: Any, data: Any) -> Any:
-        def body(s: Any, _: Any) -> Any:
+        def kernel(s: Any, data: Any) -> Any:
             s = sample_kernel(s, model_args=(data,))
             return s, (s.z, s.potential_energy, s.diverging, s.num_steps, s.accept_prob,
                        s.adapt_state.step_size)
-        return jax.lax.scan(body, state, None, length=chunk)
 
-    def swap(out: Any) -> Any:  # (chains, chunk, ...) -> (chunk, chains, ...)
-        return jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), out)
+        def one_chain(state: Any, data: Any) -> Any:
+            return jax.lax.scan(lambda s, _: kernel(s, data), state, None, length=chunk)
 
-    def chains_in_turn(state: Any, data: Any) -> Any:
-        state, out = jax.lax.map(lambda st: one_chain(st, data), state)
-        return state, swap(out)
+        def step(leaves: Any, data: Any) -> Any:  # one chain after the other
+            state = jax.tree.unflatten(self.treedef, leaves)
+            state, out = jax.lax.map(lambda st: one_chain(st, data), state)
+            return jax.tree.leaves(state), _swap(out)
 
-    if chain_method == "sequential":  # one chain after the other: no lock-step trees
-        step = jax.jit(chains_in_turn)
-    elif chain_method == "parallel":  # groups of chains over devices, in turn on each
-        pstep = jax.pmap(chains_in_turn, in_axes=(0, None),
-                         devices=jax.local_devices()[:n_dev])
-        step = _Parallel(pstep)
-    else:  # vectorised: all chains in lock-step in one vmap
+        def step_vectorized(leaves: Any, data: Any) -> Any:  # all chains in lock-step
+            state = jax.tree.unflatten(self.treedef, leaves)
+            body = jax.vmap(lambda st: kernel(st, data))
+            state, out = jax.lax.scan(lambda s, _: body(s), state, None, length=chunk)
+            return jax.tree.leaves(state), out
+
+        self.init, self.step, self.step_vectorized = init, step, step_vectorized
+
+
+def _swap(out: Any) -> Any:  # (chains, chunk, ...) -> (chunk, chains, ...)
+    return jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), out)
+
+
+def _wrap_init(init_local: Any, chain_method: str, chains: int) -> Any:
+    """``init(u0, imm, seed, data)`` of all chains around the per-device ``init``; the
+    keys are made inside (no eager PRNG op to compile)."""
+    if chain_method != "parallel":
         @jax.jit
-        def step(state: Any, data: Any) -> Any:
-            def body(s: Any, _: Any) -> Any:
-                s = jax.vmap(lambda st: sample_kernel(st, model_args=(data,)))(s)
-                return s, (s.z, s.potential_energy, s.diverging, s.num_steps, s.accept_prob,
-                           s.adapt_state.step_size)
-            return jax.lax.scan(body, state, None, length=chunk)
+        def init(u0: Any, imm: Any, seed: Any, data: Any) -> Any:
+            return init_local(u0, imm, jax.random.split(jax.random.PRNGKey(seed), chains), data)
+        return init
+    n_dev = n_devices(chains)
+    per = chains // n_dev
 
-    return init, step
+    def init_dev(u0: Any, imm: Any, seed: Any, data: Any) -> Any:
+        keys = jax.random.split(jax.random.PRNGKey(seed), chains).reshape(n_dev, per, -1)
+        return init_local(u0, imm, keys[jax.lax.axis_index("device")], data)
+
+    pinit = jax.pmap(init_dev, axis_name="device", in_axes=(0, 0, None, None),
+                     devices=jax.local_devices()[:n_dev])
+
+    def init_all(u0: Any, imm: Any, seed: Any, data: Any) -> Any:
+        """Initial states, split as (devices, chains per device, ...) on the devices."""
+        return pinit(u0.reshape((n_dev, per) + u0.shape[1:]),
+                     imm.reshape((n_dev, per) + imm.shape[1:]), seed, data)
+    return init_all
+
+
+def _wrap_step(step_local: Any, chain_method: str, chains: int) -> Any:
+    """The chunk step of all chains (``.lower(state, data).compile()``)."""
+    if chain_method == "parallel":  # groups of chains over devices, in turn on each
+        n_dev = n_devices(chains)
+        return _Parallel(jax.pmap(step_local, in_axes=(0, None),
+                                  devices=jax.local_devices()[:n_dev]))
+    return jax.jit(step_local)
+
+
+class _Programs:
+    """Init and step of one NUTS configuration, traced here or read back from the
+    exported-program cache (:mod:`.._exported`; sequential and parallel chains)."""
+
+    def __init__(self, problem: Problem, data: Any, opts: tuple[Any, ...], chains: int,
+                 chain_method: str, imm_shape: tuple[int, ...]) -> None:
+        from .. import _exported
+
+        num_warmup, chunk, dense_mass, target, depth = opts
+        self.local = _Local(problem, num_warmup, chunk, dense_mass, target, depth)
+        self.chain_method, self.chains, self.dim = chain_method, chains, problem.dim
+        n_dev = n_devices(chains) if chain_method == "parallel" else 1
+        self.n_dev, per = n_dev, chains // n_dev
+        key = None
+        if chain_method in ("parallel", "sequential"):
+            key = _exported.program_key(problem, data, ("nuts", opts, chains, chain_method,
+                                                        n_dev, _PROGRAM_VERSION))
+        self.key = key
+        init_local, self.exported_step = self.local.init, None
+        self.state_avals: list[Any] | None = None
+        if key is not None:
+            exp_init = _exported.load(key, "init")
+            exp_step = _exported.load(key, "step") if exp_init is not None else None
+            if exp_init is None or exp_step is None:
+                f64 = jnp.float64
+                try:
+                    exp_init = _exported.save(key, "init", _exported.export_fn(
+                        self.local.init, jax.ShapeDtypeStruct((per, problem.dim), f64),
+                        jax.ShapeDtypeStruct((per,) + imm_shape, f64),
+                        jax.ShapeDtypeStruct((per, 2), jnp.uint32),
+                        jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), data)))
+                except Exception:  # noqa: BLE001  (not exportable here: trace as usual)
+                    exp_init, self.key = None, None
+            if exp_init is not None:
+                init_local = exp_init.call
+                self.exported_step = exp_step
+                self.state_avals = list(exp_init.out_avals)
+        self.init = _wrap_init(init_local, chain_method, chains)
+
+    def abstract_state(self, imm_shape: tuple[int, ...], seed: Any, data: Any) -> Any:
+        """Shapes of the state of all chains, as ``init`` returns it."""
+        if self.state_avals is not None:
+            lead = (self.n_dev,) if self.chain_method == "parallel" else ()
+            return [jax.ShapeDtypeStruct(lead + tuple(a.shape), a.dtype)
+                    for a in self.state_avals]
+        f64 = jnp.float64
+        return jax.eval_shape(self.init, jax.ShapeDtypeStruct((self.chains, self.dim), f64),
+                              jax.ShapeDtypeStruct((self.chains,) + imm_shape, f64), seed, data)
+
+    def compile_step(self, abstract: Any, data: Any) -> Any:
+        """The compiled step (run in a worker thread: the only numpyro trace then)."""
+        from .. import _exported
+
+        if self.chain_method == "vectorized":
+            return jax.jit(self.local.step_vectorized).lower(abstract, data).compile()
+        step_local = self.local.step
+        if self.key is not None:
+            exp_step = self.exported_step
+            if exp_step is None:
+                local = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in self.state_avals]
+                try:
+                    exp_step = _exported.save(self.key, "step", _exported.export_fn(
+                        self.local.step, local,
+                        jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), data)))
+                except Exception:  # noqa: BLE001
+                    exp_step = None
+            if exp_step is not None:
+                step_local = exp_step.call
+        return _wrap_step(step_local, self.chain_method, self.chains).lower(abstract,
+                                                                          data).compile()
+
+
+_PROGRAM_VERSION = 1  # bump when the programs' calling convention changes
 
 
 _START_SPREAD = 1.5  # chains start from N(mode, (1.5 sd)^2): overdispersed, for R-hat
@@ -212,11 +308,9 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
     if chain_method == "parallel":
         n_dev = n_devices(chains)
         run_chains = -(-chains // n_dev) * n_dev
-    key = ("nuts", warmup, chunk, bool(dense_mass), float(target_accept_prob),
-           int(max_tree_depth), run_chains, chain_method)
-    init_fn, step_fn = problem.cached(
-        key, lambda: _build(problem, warmup, chunk, dense_mass, target_accept_prob,
-                            max_tree_depth, chain_method, run_chains))
+    opts = (warmup, chunk, bool(dense_mass), float(target_accept_prob), int(max_tree_depth))
+    key = ("nuts", opts, run_chains, chain_method)
+    imm_shape = (problem.dim, problem.dim) if dense_mass else (problem.dim,)
     rng = np.random.default_rng(seed)
     u_init = None
     if init:
@@ -224,19 +318,17 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
                                                              strict=True)])
         u_init = problem.u_from_values(x, data)
     seed_arr = np.uint32(seed % 2**32)
-    imm_shape = (problem.dim, problem.dim) if dense_mass else (problem.dim,)
     with timer("compile"):
+        progs = problem.cached(key, lambda: _Programs(problem, data, opts, run_chains,
+                                                      chain_method, imm_shape))
         # the step compiles in a worker thread while the start is found and the initial
         # state computed
         sig = (key, tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(data)))
         ckey = ("compiled", sig)
         pending = None
         if ckey not in problem._fns:
-            f64 = jnp.float64
-            abstract = jax.eval_shape(
-                init_fn, jax.ShapeDtypeStruct((run_chains, problem.dim), f64),
-                jax.ShapeDtypeStruct((run_chains,) + imm_shape, f64), seed_arr, data)
-            pending = background(lambda: step_fn.lower(abstract, data).compile())
+            abstract = progs.abstract_state(imm_shape, seed_arr, data)
+            pending = background(lambda: progs.compile_step(abstract, data))
     started = None
     if start == "laplace":
         with timer("laplace"):
@@ -254,7 +346,7 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
     with timer("compile"):
         u0j = u0 if chain_method == "parallel" else jnp.asarray(u0)
         immj = imm if chain_method == "parallel" else jnp.asarray(imm)
-        state = init_fn(u0j, immj, seed_arr, data)
+        state = progs.init(u0j, immj, seed_arr, data)
         if pending is not None:
             problem._fns[ckey] = pending.result()
         step_c = problem._fns[ckey]

@@ -1,0 +1,102 @@
+"""Lowered NUTS programs kept across processes (jax.export): the second process does not
+trace numpyro's NUTS or the log density, and samples exactly what the first did."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from jxspec_nb.inference import model_with_priors
+from jxspec_nb.inference._synthetic import ToyModel, toy_observation
+
+SPEC = """tbabs*powerlaw
+tbabs.nH ~ Uniform(0, 1)
+powerlaw.PhoIndex ~ Uniform(0, 3)
+powerlaw.norm ~ LogUniform(1e-5, 0.1)
+"""
+
+SCRIPT = """
+import json, sys
+from pathlib import Path
+from jxspec_nb import datasets
+from jxspec_nb.inference import fit, model_with_priors, trace_counts
+obs = datasets.load("ngc7793_ulx4", band=(0.5, 10), bkg=None)
+res = fit(model_with_priors(sys.argv[1]), obs, chains=2, warmup=80, samples=60, seed=3,
+          progress=False, chunk=40)
+stored = sorted(p.name.split(".", 1)[1] for p in Path(sys.argv[2]).rglob("*.jxexport"))
+print(json.dumps({"counts": trace_counts(), "stored": stored,
+                  "nH": res.draws.posterior["tbabs.nH"].tolist(),
+                  "compile": res.timings["compile"]}))
+"""
+
+
+def _run(cache, spec=SPEC):
+    env_code = f"import os; os.environ['JXSPEC_NB_CACHE'] = {str(cache)!r}\n"
+    out = subprocess.run([sys.executable, "-c", env_code + SCRIPT, spec, str(cache)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_second_process_reads_the_programs_back_and_samples_the_same(tmp_path):
+    cache = tmp_path / "cache"
+    first = _run(cache)
+    assert first["counts"].get("log_density", 0) >= 1  # traced here
+    assert first["stored"] == ["init.jxexport", "step.jxexport"]
+    second = _run(cache)
+    assert second["counts"].get("log_density", 0) == 0  # read back: nothing traced
+    assert np.array_equal(second["nH"], first["nH"])
+    # damaged files are dropped and traced afresh, with the same draws
+    for path in cache.rglob("*.jxexport"):
+        path.write_bytes(b"not a program")
+    third = _run(cache)
+    assert third["counts"].get("log_density", 0) >= 1
+    assert np.array_equal(third["nH"], first["nH"])
+    assert all(p.stat().st_size > 1000 for p in cache.rglob("*.jxexport"))
+
+
+def test_program_key_names_everything_the_program_depends_on(monkeypatch, tmp_path):
+    from jxspec_nb import datasets
+    from jxspec_nb.inference import _exported
+    from jxspec_nb.inference.compile import enable_persistent_cache, get_problem
+
+    enable_persistent_cache()
+    obs = datasets.load("ngc7793_ulx4", band=(0.5, 10), bkg=None)
+    narrow = datasets.load("ngc7793_ulx4", band=(1.0, 8.0), bkg=None)
+    what = ("nuts", (100, 50, True, 0.8, 10), 2, "sequential")
+
+    def key(text, o=obs, stat="cstat", w=what):
+        prob, data = get_problem(model_with_priors(text), [o], stat=stat)
+        return _exported.program_key(prob, data, w)
+
+    base = key(SPEC)
+    assert base is not None and base == key(SPEC)
+    others = [key(SPEC.replace("Uniform(0, 3)", "Uniform(0, 3.5)")),  # a prior
+              key(SPEC.replace("tbabs.nH ~ Uniform(0, 1)", "tbabs.nH = 0.05")),  # fixed
+              key(SPEC, o=narrow),  # another grid and channel set
+              key(SPEC, stat="chi2"),
+              key(SPEC, w=("nuts", (100, 50, False, 0.8, 10), 2, "sequential"))]
+    assert len({base, *others}) == 1 + len(others)
+    # models with code from outside the package are never stored
+    toy = ToyModel()
+    prob, data = get_problem(model_with_priors(toy, {"toyabs.nH": "Uniform(0, 2)",
+                                                     "powerlaw.PhoIndex": "Uniform(0, 4)",
+                                                     "powerlaw.norm": "LogUniform(1e-5, 1)"}),
+                             [toy_observation(toy, {"toyabs.nH": 0.5, "powerlaw.PhoIndex": 1.8,
+                                                    "powerlaw.norm": 1e-3}, seed=1)])
+    assert _exported.program_key(prob, data, what) is None
+    monkeypatch.setenv("JXSPEC_NB_CACHE", "off")
+    prob, data = get_problem(model_with_priors(SPEC), [obs])
+    assert _exported.program_key(prob, data, what) is None
+
+
+@pytest.mark.parametrize("name", ["init", "step"])
+def test_load_ignores_missing_programs(name):
+    from jxspec_nb.inference import _exported
+
+    assert _exported.load(None, name) is None
+    assert _exported.load("0" * 40, name) is None
