@@ -46,9 +46,10 @@ def test_second_process_reads_the_programs_back_and_samples_the_same(tmp_path):
     cache = tmp_path / "cache"
     first = _run(cache)
     assert first["counts"].get("log_density", 0) >= 1  # traced here
-    assert first["stored"] == ["init.jxexport", "step.jxexport"]
+    assert first["stored"] == ["init.jxexport", "pointwise.jxexport", "step.jxexport"]
     second = _run(cache)
     assert second["counts"].get("log_density", 0) == 0  # read back: nothing traced
+    assert second["counts"].get("pointwise", 0) == 0
     assert np.array_equal(second["nH"], first["nH"])
     # damaged files are dropped and traced afresh, with the same draws
     for path in cache.rglob("*.jxexport"):

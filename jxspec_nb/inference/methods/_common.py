@@ -54,7 +54,36 @@ def warm_pointwise(problem: Problem, data: Any, u: np.ndarray, n_draws: int) -> 
     if key in problem._fns:
         return
     chunk = jax.device_put(np.repeat(np.asarray(u, dtype=np.float64)[:1], batch, axis=0))
-    problem._fns[key] = background(lambda: jax.block_until_ready(problem.pointwise(chunk, data)))
+    problem._fns[key] = background(
+        lambda: jax.block_until_ready(pointwise_fn(problem, data, batch)(chunk, data)))
+
+
+def pointwise_fn(problem: Problem, data: Any, batch: int) -> Any:
+    """``problem.pointwise`` for batches of ``batch`` draws: read back from the
+    exported-program cache when it is there (no trace of the model in this process),
+    else traced here and stored there (:mod:`..._exported`)."""
+    from .. import _exported
+
+    key = ("pointwise_fn", batch, tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(data)))
+    fn = problem._fns.get(key)
+    if fn is not None:
+        return fn
+    fn = problem.pointwise
+    ekey = _exported.program_key(problem, data, ("pointwise", batch, 1))
+    if ekey is not None:
+        exp = _exported.load(ekey, "pointwise")
+        if exp is None:
+            try:
+                exp = _exported.save(ekey, "pointwise", _exported.export_fn(
+                    jax.vmap(problem._pointwise, in_axes=(0, None)),
+                    jax.ShapeDtypeStruct((batch, problem.dim), jnp.float64),
+                    jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), data)))
+            except Exception:  # noqa: BLE001  (not exportable here: the traced function)
+                exp = None
+        if exp is not None:
+            fn = jax.jit(exp.call)
+    problem._fns[key] = fn
+    return fn
 
 
 class Timer:
@@ -127,13 +156,14 @@ def pointwise_batched(problem: Problem, u: np.ndarray, data: Any) -> dict[str, n
     warm = problem._fns.get(key)
     if warm is not None and hasattr(warm, "result"):
         warm.result()  # compiled in the background (warm_pointwise): wait, do not compile twice
+    fn = pointwise_fn(problem, data, batch)
     outs: list[dict[str, Any]] = []
     for start in range(0, n, batch):
         chunk = u[start:start + batch]
         pad = batch - chunk.shape[0]
         if pad:
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
-        res = jax.device_get(problem.pointwise(jnp.asarray(chunk), data))
+        res = jax.device_get(fn(jnp.asarray(chunk), data))
         outs.append({k: np.asarray(v)[:batch - pad] for k, v in res.items()})
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
