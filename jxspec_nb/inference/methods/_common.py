@@ -163,7 +163,7 @@ def pointwise_batched(problem: Problem, u: np.ndarray, data: Any) -> dict[str, n
         pad = batch - chunk.shape[0]
         if pad:
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
-        res = jax.device_get(fn(jnp.asarray(chunk), data))
+        res = jax.device_get(fn(jax.device_put(chunk), data))
         outs.append({k: np.asarray(v)[:batch - pad] for k, v in res.items()})
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
