@@ -25,8 +25,10 @@ from pathlib import Path
 from jxspec_nb import datasets
 from jxspec_nb.inference import fit, model_with_priors, trace_counts
 obs = datasets.load("ngc7793_ulx4", band=(0.5, 10), bkg=None)
-res = fit(model_with_priors(sys.argv[1]), obs, chains=2, warmup=80, samples=60, seed=3,
-          progress=False, chunk=40)
+opts = (dict(chains=2, warmup=80, samples=60, chunk=40) if sys.argv[3] == "nuts"
+        else dict(steps=300, samples=100))
+res = fit(model_with_priors(sys.argv[1]), obs, method=sys.argv[3], seed=3, progress=False,
+          **opts)
 stored = sorted(p.name.split(".", 1)[1] for p in Path(sys.argv[2]).rglob("*.jxexport"))
 print(json.dumps({"counts": trace_counts(), "stored": stored,
                   "nH": res.draws.posterior["tbabs.nH"].tolist(),
@@ -34,9 +36,9 @@ print(json.dumps({"counts": trace_counts(), "stored": stored,
 """
 
 
-def _run(cache, spec=SPEC):
+def _run(cache, method="nuts", spec=SPEC):
     env_code = f"import os; os.environ['JXSPEC_NB_CACHE'] = {str(cache)!r}\n"
-    out = subprocess.run([sys.executable, "-c", env_code + SCRIPT, spec, str(cache)],
+    out = subprocess.run([sys.executable, "-c", env_code + SCRIPT, spec, str(cache), method],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -58,6 +60,20 @@ def test_second_process_reads_the_programs_back_and_samples_the_same(tmp_path):
     assert third["counts"].get("log_density", 0) >= 1
     assert np.array_equal(third["nH"], first["nH"])
     assert all(p.stat().st_size > 1000 for p in cache.rglob("*.jxexport"))
+
+
+def test_vi_programs_and_mode_search_are_read_back(tmp_path):
+    """VI: the SVI init, step and draw programs and the value-and-gradient of the mode
+    search are stored; a second process traces nothing and gets the same draws."""
+    cache = tmp_path / "cache"
+    first = _run(cache, "vi")
+    assert first["counts"].get("log_density", 0) >= 1
+    assert first["stored"] == ["draw.jxexport", "init.jxexport", "pointwise.jxexport",
+                               "step.jxexport", "value_and_grad.jxexport"]
+    second = _run(cache, "vi")
+    assert second["counts"].get("log_density", 0) == 0
+    assert second["counts"].get("pointwise", 0) == 0
+    assert np.array_equal(second["nH"], first["nH"])
 
 
 def test_program_key_names_everything_the_program_depends_on(monkeypatch, tmp_path):

@@ -34,7 +34,7 @@ from typing import Any
 
 from .._jax import jax
 
-__all__ = ["program_key", "load", "save", "export_fn"]
+__all__ = ["program_key", "load", "save", "export_fn", "cached_jit", "avals_of"]
 
 _SUFFIX = ".jxexport"
 
@@ -149,6 +149,28 @@ def save(key: str | None, name: str, exported: Any) -> Any:
 def export_fn(fn: Any, *avals: Any) -> Any:
     """``jax.export`` of ``jit(fn)`` at these abstract arguments."""
     return jax.export.export(jax.jit(fn))(*avals)
+
+
+def avals_of(tree: Any) -> Any:
+    """The abstract values (shape, dtype) of a pytree of arrays."""
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), tree)
+
+
+def cached_jit(problem: Any, data: Any, name: str, what: tuple[Any, ...], fn: Any,
+               *avals: Any) -> Any:
+    """``jit`` of the exported ``fn`` at ``avals``: read back when stored under this
+    problem, data and ``what``, else traced now and stored. None when the program
+    cannot be stored (see :func:`program_key`) or export fails: use ``jit(fn)``."""
+    key = program_key(problem, data, what)
+    if key is None:
+        return None
+    exported = load(key, name)
+    if exported is None:
+        try:
+            exported = save(key, name, export_fn(fn, *avals))
+        except Exception:  # noqa: BLE001  (not exportable here: the caller traces)
+            return None
+    return jax.jit(exported.call)
 
 
 def _remove(path: Path) -> None:

@@ -58,32 +58,38 @@ def warm_pointwise(problem: Problem, data: Any, u: np.ndarray, n_draws: int) -> 
         lambda: jax.block_until_ready(pointwise_fn(problem, data, batch)(chunk, data)))
 
 
-def pointwise_fn(problem: Problem, data: Any, batch: int) -> Any:
-    """``problem.pointwise`` for batches of ``batch`` draws: read back from the
-    exported-program cache when it is there (no trace of the model in this process),
-    else traced here and stored there (:mod:`..._exported`)."""
+def stored_program(problem: Problem, data: Any, name: str, fn: Any, avals: tuple[Any, ...],
+                   fallback: Any) -> Any:
+    """``jit(fn)`` for this problem and data's shapes, once per process: read back from
+    the exported-program cache when stored there by an earlier process (no trace of the
+    model here), else traced now and stored (:mod:`..._exported`); ``fallback`` (the
+    problem's own jitted function) when it cannot be stored."""
     from .. import _exported
 
-    key = ("pointwise_fn", batch, tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(data)))
-    fn = problem._fns.get(key)
-    if fn is not None:
-        return fn
-    fn = problem.pointwise
-    ekey = _exported.program_key(problem, data, ("pointwise", batch, 1))
-    if ekey is not None:
-        exp = _exported.load(ekey, "pointwise")
-        if exp is None:
-            try:
-                exp = _exported.save(ekey, "pointwise", _exported.export_fn(
-                    jax.vmap(problem._pointwise, in_axes=(0, None)),
-                    jax.ShapeDtypeStruct((batch, problem.dim), jnp.float64),
-                    jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), data)))
-            except Exception:  # noqa: BLE001  (not exportable here: the traced function)
-                exp = None
-        if exp is not None:
-            fn = jax.jit(exp.call)
-    problem._fns[key] = fn
-    return fn
+    key = (name, tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(data)),
+           tuple((a.shape, str(a.dtype)) for a in avals))
+    fn_c = problem._fns.get(key)
+    if fn_c is None:
+        fn_c = _exported.cached_jit(problem, data, name, (name, key, 1), fn, *avals,
+                                    _exported.avals_of(data))
+        problem._fns[key] = fallback if fn_c is None else fn_c
+    return problem._fns[key]
+
+
+def pointwise_fn(problem: Problem, data: Any, batch: int) -> Any:
+    """``problem.pointwise`` for batches of ``batch`` draws (:func:`stored_program`)."""
+    return stored_program(problem, data, "pointwise",
+                          jax.vmap(problem._pointwise, in_axes=(0, None)),
+                          (jax.ShapeDtypeStruct((batch, problem.dim), jnp.float64),),
+                          problem.pointwise)
+
+
+def value_and_grad_fn(problem: Problem, data: Any) -> Any:
+    """``problem.value_and_grad`` (:func:`stored_program`)."""
+    return stored_program(problem, data, "value_and_grad",
+                          jax.value_and_grad(problem._log_density),
+                          (jax.ShapeDtypeStruct((problem.dim,), jnp.float64),),
+                          problem.value_and_grad)
 
 
 class Timer:

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..._jax import jax, jnp
 from ..compile import Problem
-from ._common import Timer, make_result
+from ._common import Timer, make_result, value_and_grad_fn
 
 __all__ = ["run", "x_to_u"]
 
@@ -238,10 +238,10 @@ def posterior_mode(problem: Problem, data: Any, seed: int = 0, *, screen: int = 
         if problem.dim > problem.n_free:
             nuis = problem.u_from_values(x0[0], data)[problem.n_free:]
             u0 = np.concatenate([u0, np.broadcast_to(nuis, (screen, nuis.size))], axis=1)
-    vg = problem.value_and_grad
+    vg = value_and_grad_fn(problem, data)
 
     def fun(u: np.ndarray) -> tuple[float, np.ndarray]:
-        v, g = vg(jnp.asarray(u), data)
+        v, g = vg(jax.device_put(u), data)
         v = float(v)
         if not np.isfinite(v):
             return 1e300, np.zeros_like(u)

@@ -55,6 +55,7 @@ from .mle import posterior_mode
 __all__ = ["run"]
 
 _REWEIGHT_DRAWS = 4  # guide draws per kept draw for the importance resampling
+_PROGRAM_VERSION = 1  # bump when the stored programs' calling convention changes
 
 
 def _optimizer(optimizer: Any, learning_rate: float, steps: int) -> Any:
@@ -97,26 +98,32 @@ def _build(problem: Problem, guide_name: str, optimizer: Any, learning_rate: flo
     svi = SVI(model, guide, _optimizer(optimizer, learning_rate, steps),
               Trace_ELBO(num_particles=num_particles))
 
-    @jax.jit
-    def init_state(seed: Any, data: Any, init_params: Any) -> Any:
-        return svi.init(jax.random.fold_in(jax.random.PRNGKey(seed), 0), data,
-                        init_params=init_params)
+    # the optimiser state crosses the program boundary as its flat list of arrays, so
+    # that the programs can be exported and read back by a later process
+    # (:mod:`.._exported`); its structure is taken when ``init_state`` is traced
+    structure: dict[str, Any] = {}
 
-    @jax.jit
-    def step(state: Any, data: Any) -> Any:
+    def init_state(seed: Any, data: Any, init_params: Any) -> Any:
+        state = svi.init(jax.random.fold_in(jax.random.PRNGKey(seed), 0), data,
+                         init_params=init_params)
+        leaves, structure["state"] = jax.tree.flatten(state)
+        return leaves
+
+    def step(leaves: Any, data: Any) -> Any:
         def body(s: Any, _: Any) -> Any:
             s, loss = svi.update(s, data)
             return s, loss
-        return jax.lax.scan(body, state, None, length=chunk)
+        state, losses = jax.lax.scan(body, jax.tree.unflatten(structure["state"], leaves),
+                                     None, length=chunk)
+        return jax.tree.leaves(state), losses
 
     mean_field = isinstance(guide, AutoNormal)
 
-    @jax.jit
-    def draw(seed: Any, state: Any, n_keys: Any) -> Any:
+    def draw(seed: Any, leaves: Any, n_keys: Any) -> Any:
         """Draws ``u`` from the fitted guide and the guide's log density at them."""
         # parameters constrained inside the compiled function: eagerly, numpyro's
         # transforms compiled a dozen tiny programs (~1 s on 2 cores)
-        params = svi.get_params(state)
+        params = svi.get_params(jax.tree.unflatten(structure["state"], leaves))
         key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
         u = guide.sample_posterior(key, params, sample_shape=(n_keys.shape[0],))["u"]
         if mean_field:
@@ -133,25 +140,48 @@ def _build(problem: Problem, guide_name: str, optimizer: Any, learning_rate: flo
 
 
 def _compile_step(problem: Problem, fns: dict[str, Any], key: Any, data: Any, seed: Any,
-                  init_params: Any, samples: int) -> Any:
+                  init_params: Any, samples: int, named_optimizer: bool) -> Any:
     """A function returning the compiled (init, step, draw) functions: at once when
     cached with the problem, else once they have compiled in a worker thread.
 
     All of numpyro's tracing happens in that one worker, one function after the other:
     numpyro's effect handlers keep a global stack, so two numpyro traces must never run
     at the same time (the main thread meanwhile searches the mode, in plain JAX).
+    The programs are read back from the exported-program cache when an earlier process
+    stored them (:mod:`.._exported`; not for an optimiser given as an optax object).
     """
     ckey = ("vi-compiled", key, samples,
             tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(data)))
     if ckey in problem._fns:
         return lambda: problem._fns[ckey]
     keys = jax.ShapeDtypeStruct((samples,), jnp.float64)
+    seed_aval = jax.ShapeDtypeStruct((), jnp.uint32)
 
     def build() -> tuple[Any, Any, Any]:
-        init_c = fns["init"].lower(seed, data, init_params).compile()
-        abstract = jax.eval_shape(fns["init"], seed, data, init_params)
-        return (init_c, fns["step"].lower(abstract, data).compile(),
-                fns["draw"].lower(seed, abstract, keys).compile())
+        from .. import _exported
+
+        init_fn, step_fn, draw_fn = (jax.jit(fns[k]) for k in ("init", "step", "draw"))
+        # an optimiser given as an optax object has no key that names it
+        ekey = _exported.program_key(problem, data, ("vi", key, samples, _PROGRAM_VERSION)) \
+            if named_optimizer else None
+        stored = [_exported.load(ekey, k) for k in ("init", "step", "draw")]
+        if ekey is not None and any(e is None for e in stored):
+            try:
+                stored[0] = _exported.save(ekey, "init", _exported.export_fn(
+                    fns["init"], seed_aval, _exported.avals_of(data), init_params))
+                leaves = list(stored[0].out_avals)
+                stored[1] = _exported.save(ekey, "step", _exported.export_fn(
+                    fns["step"], leaves, _exported.avals_of(data)))
+                stored[2] = _exported.save(ekey, "draw", _exported.export_fn(
+                    fns["draw"], seed_aval, leaves, keys))
+            except Exception:  # noqa: BLE001  (not exportable here: trace as usual)
+                stored = [None, None, None]
+        if all(e is not None for e in stored):
+            init_fn, step_fn, draw_fn = (jax.jit(e.call) for e in stored)
+        init_c = init_fn.lower(seed, data, init_params).compile()
+        abstract = jax.eval_shape(init_fn, seed, data, init_params)
+        return (init_c, step_fn.lower(abstract, data).compile(),
+                draw_fn.lower(seed, abstract, keys).compile())
 
     future = background(build)
 
@@ -195,7 +225,8 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
                 {"auto_loc": jax.ShapeDtypeStruct((dim,), f64),
                  "auto_scale_tril": jax.ShapeDtypeStruct((dim, dim), f64)})
         # the SVI functions compile in a worker thread while the mode is searched
-        pending = _compile_step(problem, fns, key, data, seed_arr, spec, n_draws)
+        pending = _compile_step(problem, fns, key, data, seed_arr, spec, n_draws,
+                                isinstance(optimizer, str))
         with timer("laplace"):
             u0, cov = posterior_mode(problem, data, seed)
         if mean_field:
@@ -205,7 +236,8 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
             init_params = {"auto_loc": jnp.asarray(u0),
                            "auto_scale_tril": jnp.asarray(np.linalg.cholesky(cov))}
     else:
-        pending = _compile_step(problem, fns, key, data, seed_arr, None, n_draws)
+        pending = _compile_step(problem, fns, key, data, seed_arr, None, n_draws,
+                                isinstance(optimizer, str))
     with timer("compile"):
         init_c, step_c, draw_c = pending()
         state = init_c(seed_arr, data, init_params)
