@@ -164,7 +164,7 @@ class _Programs:
                         self.local.init, jax.ShapeDtypeStruct((per, problem.dim), f64),
                         jax.ShapeDtypeStruct((per,) + imm_shape, f64),
                         jax.ShapeDtypeStruct((per, 2), jnp.uint32),
-                        jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), data)))
+                        _exported.avals_of(data)))
                 except Exception:  # noqa: BLE001  (not exportable here: trace as usual)
                     exp_init, self.key = None, None
             if exp_init is not None:
@@ -197,7 +197,7 @@ class _Programs:
                 try:
                     exp_step = _exported.save(self.key, "step", _exported.export_fn(
                         self.local.step, local,
-                        jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), data)))
+                        _exported.avals_of(data)))
                 except Exception:  # noqa: BLE001
                     exp_step = None
             if exp_step is not None:
