@@ -61,7 +61,7 @@ def enable_persistent_cache(path: str | os.PathLike[str] | None = None) -> Path 
     """
     global _CACHE_ON, _CACHE_PATH
     env = os.environ.get("JXSPEC_NB_CACHE", "")
-    if env.lower() in ("off", "0", "no", "false"):
+    if _cache_off():
         return None
     if path is None:
         base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
@@ -80,12 +80,13 @@ def enable_persistent_cache(path: str | os.PathLike[str] | None = None) -> Path 
     return path
 
 
+def _cache_off() -> bool:
+    return os.environ.get("JXSPEC_NB_CACHE", "").lower() in ("off", "0", "no", "false")
+
+
 def cache_folder() -> Path | None:
     """The folder :func:`enable_persistent_cache` turned on, or None (not yet, or off)."""
-    if not _CACHE_ON or os.environ.get("JXSPEC_NB_CACHE", "").lower() in ("off", "0", "no",
-                                                                           "false"):
-        return None
-    return _CACHE_PATH
+    return None if not _CACHE_ON or _cache_off() else _CACHE_PATH
 
 
 @dataclass(frozen=True)
