@@ -172,6 +172,71 @@ def test_absorption_exact_in_bins_holding_the_oxygen_resonance_and_edge(nh):
     np.testing.assert_allclose(got[seen], ref[seen], rtol={0.1: 1e-7, 1.0: 1e-6, 3.0: 1e-5}[nh])
 
 
+@pytest.mark.parametrize("model", ["tbabs", "phabs"])
+def test_absorption_series_on_a_ccd_grid(model):
+    """The one-exponential-per-bin cumulant series (with its node and piece fallbacks)
+    against 16384-point bin averages on a 5 eV EPIC-pn-like grid, at columns between
+    and beyond the ones it was checked at when built."""
+    from jxspec_nb.model.components.multiplicative import absorption_terms
+
+    edges = np.arange(0.3, 10.0, 0.005)
+    lo, hi = edges[:-1], edges[1:]
+    terms = absorption_terms(model, lo, hi)
+    # fewer exponentials than the three-node rule's three per bin
+    assert terms.extra is not None and terms.extra[0].size < lo.size
+    assert np.mean(terms.weight == 0) < 0.1
+    rng = np.random.default_rng(3)
+    bins = np.union1d(rng.choice(lo.size, 120, replace=False),
+                      np.unique(terms.extra[0])[::3])
+    t = (np.arange(16384) + 0.5) / 16384
+    sig = cross_section(model, lo[bins, None] + (hi - lo)[bins, None] * t[None, :])
+    for nh in (0.05, 0.5, 2.0, 7.0, 20.0, 60.0):
+        got = evaluate(f"{model}*constadd", {f"{model}.nH": nh, "constadd.norm": 1.0},
+                       lo, hi)[bins] / (hi - lo)[bins]
+        ref = np.mean(np.exp(-nh * sig), axis=1)
+        seen = ref > 1e-20  # transmissions that can show up in a spectrum
+        np.testing.assert_allclose(got[seen], ref[seen], rtol=3e-7, err_msg=f"nH={nh}")
+
+
+def test_absorption_series_bounded_and_differentiable_at_any_column():
+    """Columns far beyond the checked ones stay within the exact bounds of a bin
+    average, exp(-nH max SIGMA) <= T <= exp(-nH min SIGMA), and the hand-written
+    derivative matches finite differences, inside and outside the clipped regime."""
+    edges = np.arange(0.3, 10.0, 0.005)
+    lo, hi = edges[:-1], edges[1:]
+    model = parse_model("tbabs*constadd")
+    t = np.concatenate([[0.0], (np.arange(1024) + 0.5) / 1024, [1.0]])
+    sig = cross_section("tbabs", lo[:, None] + (hi - lo)[:, None] * t[None, :])
+
+    def trans(nh):
+        return model.evaluate({"tbabs.nH": nh, "constadd.norm": 1.0}, lo, hi) / (hi - lo)
+
+    for nh in (300.0, 3e3, 3e4):
+        got = np.asarray(trans(nh))
+        assert np.all(np.isfinite(got)) and np.all(got >= 0)
+        upper = np.exp(-nh * sig.min(axis=1))
+        assert np.all(got <= upper * (1 + 1e-12) + 1e-300)
+    w = np.random.default_rng(0).uniform(0.5, 1.5, lo.size)
+    f = jax.jit(lambda nh: jax.numpy.sum(w * trans(nh)))
+    g = jax.jit(jax.grad(lambda nh: jax.numpy.sum(w * trans(nh))))
+    for nh in (0.01, 0.3, 3.0, 40.0, 500.0):
+        h = 1e-6 * nh
+        fd = (float(f(nh + h)) - float(f(nh - h))) / (2 * h)
+        assert float(g(nh)) == pytest.approx(fd, rel=1e-5, abs=1e-300)
+
+
+def test_planck_expm1_value_and_derivative():
+    """The Planck function's e^x - 1 (exp above 0.01, Taylor below) matches expm1,
+    and its derivative is e^x on both sides of the switch."""
+    from jxspec_nb.model.components.additive import _expm1
+
+    x = np.concatenate([np.geomspace(1e-12, 0.0099999, 500), [0.01],
+                        np.geomspace(0.0100001, 700.0, 500)])
+    np.testing.assert_allclose(np.asarray(jax.jit(_expm1)(x)), np.expm1(x), rtol=3e-14)
+    d = jax.jit(jax.vmap(jax.grad(_expm1)))(x)
+    np.testing.assert_allclose(np.asarray(d), np.exp(x), rtol=1e-13)
+
+
 def bin_average(f, lo=LO, hi=HI, points=None):
     return quad_bins(f, lo, hi, points) / (hi - lo)
 

@@ -223,4 +223,4 @@ def test_ulx4_response_grid(shared_data):
     # the grid's parameter-independent work (quadrature nodes, cross sections) is cached
     g = m.grid(lo, hi)
     assert g is m.grid(lo.copy(), hi.copy()) and g.contiguous and g.n_sub == 1
-    assert ("absorption_rule", "tbabs") in g._cache
+    assert ("absorption_terms", "tbabs") in g._cache

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 from scipy.special import zeta
 
-from ..._jax import jnp, jsp
+from ..._jax import jax, jnp, jsp
 from ..registry import ComponentSpec, ParamSpec, _add
 from ._lines import Lines, line_flux
 
@@ -156,8 +156,26 @@ def constadd(grid: Any, p: dict[str, Any]) -> Any:
 
 
 # ----------------------------------------------------------------- blackbodies
+@jax.custom_jvp
+def _expm1(x: Any) -> Any:
+    """e^x - 1 for x >= 0: exp(x) - 1 from x = 0.01 up (relative error < 3e-14 there),
+    a Taylor polynomial below (error < 3e-16); derivative e^x = value + 1. XLA's
+    float64 expm1 costs 1.6x exp on CPU."""
+    big = x >= 0.01
+    t = jnp.where(big, 0.0, x)
+    taylor = t * (1.0 + t / 2.0 * (1.0 + t / 3.0 * (1.0 + t / 4.0 * (1.0 + t / 5.0
+                                                                    * (1.0 + t / 6.0)))))
+    return jnp.where(big, jnp.exp(jnp.where(big, x, 0.0)) - 1.0, taylor)
+
+
+@_expm1.defjvp
+def _expm1_jvp(primals: Any, tangents: Any) -> Any:
+    y = _expm1(primals[0])
+    return y, (y + 1.0) * tangents[0]
+
+
 def _planck(e: Any, kt: Any) -> Any:
-    return e * e / jnp.expm1(e / kt)
+    return e * e / _expm1(e / kt)
 
 
 def bbody(grid: Any, p: dict[str, Any]) -> Any:
