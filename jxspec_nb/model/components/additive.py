@@ -74,10 +74,10 @@ def _pl_integral_edges(grid: Any, gamma: Any) -> Any:
     else:
         v_lo, v_hi = jnp.exp(a * log_lo), jnp.exp(a * log_hi)
     small = jnp.abs(a) < 1e-4
-    a_safe = jnp.where(small, 1.0, a)
+    inv_a = 1.0 / jnp.where(small, 1.0, a)  # one scalar division, not one per bin
     ad = a * d
-    taylor = v_lo * d * (1.0 + ad / 2.0 + ad * ad / 6.0 + ad * ad * ad / 24.0)
-    return jnp.where(small, taylor, (v_hi - v_lo) / a_safe)
+    taylor = v_lo * d * (1.0 + ad * (0.5 + ad * ((1.0 / 6.0) + ad * (1.0 / 24.0))))
+    return jnp.where(small, taylor, (v_hi - v_lo) * inv_a)
 
 
 def _pl_integral(lo: Any, hi: Any, gamma: Any) -> Any:
