@@ -231,8 +231,12 @@ def test_nested_sampling_evidence(problem, reference, mle):
     assert np.isfinite(res.log_evidence) and 0 < res.log_evidence_err < 1.0
     # the result comes from the run with slice directions fitted on the pilot run
     assert res.extra["directions"] == "gmm"
+    assert res.extra["slices"] == 3 * len(spec.prior_defs)  # 3 slice steps per parameter
     with pytest.raises(FitError, match="directions='pca'.*'gmm'"):
         fit(spec, obs, method="ns", directions="pca", progress=False)
+    for bad in ({"slices": 0}, {"replacement_width": 2.5}, {"live_points": -3}):
+        with pytest.raises(FitError, match=f"{next(iter(bad))}=.*whole number >= 1"):
+            fit(spec, obs, method="ns", progress=False, **bad)
     # Laplace approximation of the evidence around the maximum-likelihood point
     prob, data = get_problem(spec, [obs])
     x = np.array([mle.best_fit[n] for n in prob.names])
