@@ -231,7 +231,9 @@ def test_nested_sampling_evidence(problem, reference, mle):
     assert np.isfinite(res.log_evidence) and 0 < res.log_evidence_err < 1.0
     # the result comes from the run with slice directions fitted on the pilot run
     assert res.extra["directions"] == "gmm"
-    assert res.extra["slices"] == 3 * len(spec.prior_defs)  # 3 slice steps per parameter
+    # defaults: 3 slice steps per parameter, 5 points per parameter replaced together
+    assert res.extra["slices"] == 3 * len(spec.prior_defs)
+    assert res.extra["replacement_width"] == 5 * len(spec.prior_defs)
     with pytest.raises(FitError, match="directions='pca'.*'gmm'"):
         fit(spec, obs, method="ns", directions="pca", progress=False)
     for bad in ({"slices": 0}, {"replacement_width": 2.5}, {"live_points": -3}):
