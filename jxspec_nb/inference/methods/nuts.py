@@ -142,8 +142,8 @@ class _Programs:
                  chain_method: str, imm_shape: tuple[int, ...]) -> None:
         from .. import _exported
 
-        num_warmup, chunk, dense_mass, target, depth = opts
-        self.local = _Local(problem, num_warmup, chunk, dense_mass, target, depth)
+        self._local_args = (problem, *opts)
+        self._local: _Local | None = None
         self.chain_method, self.chains, self.dim = chain_method, chains, problem.dim
         n_dev = n_devices(chains) if chain_method == "parallel" else 1
         self.n_dev, per = n_dev, chains // n_dev
@@ -152,7 +152,7 @@ class _Programs:
             key = _exported.program_key(problem, data, ("nuts", opts, chains, chain_method,
                                                         n_dev, _PROGRAM_VERSION))
         self.key = key
-        init_local, self.exported_step = self.local.init, None
+        init_local, self.exported_step = None, None
         self.state_avals: list[Any] | None = None
         if key is not None:
             exp_init = _exported.load(key, "init")
@@ -171,7 +171,15 @@ class _Programs:
                 init_local = exp_init.call
                 self.exported_step = exp_step
                 self.state_avals = list(exp_init.out_avals)
-        self.init = _wrap_init(init_local, chain_method, chains)
+        self.init = _wrap_init(init_local or self.local.init, chain_method, chains)
+
+    @property
+    def local(self) -> _Local:
+        """numpyro's kernels around the log density, built only when something is traced:
+        a process that finds both programs stored never imports numpyro (0.23 s)."""
+        if self._local is None:
+            self._local = _Local(*self._local_args)
+        return self._local
 
     def abstract_state(self, imm_shape: tuple[int, ...], seed: Any, data: Any) -> Any:
         """Shapes of the state of all chains, as ``init`` returns it."""
@@ -189,7 +197,7 @@ class _Programs:
 
         if self.chain_method == "vectorized":
             return jax.jit(self.local.step_vectorized).lower(abstract, data).compile()
-        step_local = self.local.step
+        step_local = None
         if self.key is not None:
             exp_step = self.exported_step
             if exp_step is None:
@@ -202,8 +210,8 @@ class _Programs:
                     exp_step = None
             if exp_step is not None:
                 step_local = exp_step.call
-        return _wrap_step(step_local, self.chain_method, self.chains).lower(abstract,
-                                                                          data).compile()
+        return _wrap_step(step_local or self.local.step, self.chain_method,
+                          self.chains).lower(abstract, data).compile()
 
 
 _PROGRAM_VERSION = 1  # bump when the programs' calling convention changes
