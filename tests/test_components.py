@@ -156,13 +156,13 @@ def test_absorption_smooth_between_table_points_and_extrapolated():
 def test_absorption_exact_in_bins_holding_the_oxygen_resonance_and_edge(nh):
     """EPIC-pn-like 1-3 eV bins around O I 1s-2p (0.527 keV) and the O K edge: the
     transmission equals a 262144-point average of the tabulated exp(-nH SIGMA)."""
-    from jxspec_nb.model.components.multiplicative import absorption_rule
+    from jxspec_nb.model.components.multiplicative import absorption_terms
 
     edges = np.concatenate([np.arange(0.480, 0.520, 0.003), np.arange(0.520, 0.550, 0.001)])
     lo, hi = edges[:-1], edges[1:]
-    _, _, rough = absorption_rule("tbabs", lo, hi)
-    assert rough is not None and rough.index.size < lo.size  # only some bins need it ...
-    assert np.any((lo[rough.index] <= 0.5275) & (hi[rough.index] > 0.5275))  # ... O I
+    rough = np.flatnonzero(absorption_terms("tbabs", lo, hi).weight == 0)  # fell back
+    assert 0 < rough.size < lo.size  # only some bins need it ...
+    assert np.any((lo[rough] <= 0.5275) & (hi[rough] > 0.5275))  # ... O I
     got = evaluate("tbabs*constadd", {"tbabs.nH": nh, "constadd.norm": 1.0}, lo, hi) / (hi - lo)
     t = (np.arange(262144) + 0.5) / 262144
     ref = np.array([np.mean(np.exp(-nh * cross_section("tbabs", a + (b - a) * t)))

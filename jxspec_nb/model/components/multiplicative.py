@@ -10,9 +10,8 @@ Each factor M(E) is averaged over the bin with the grid's Gauss-Legendre nodes
   average is one exponential of the cumulant series of SIGMA over the bin
   (:func:`absorption_terms`); bins where that is not accurate enough fall back on
   a 3-node rule in cross-section space that resolves absorption edges inside a
-  bin (:func:`sigma_rule`), or, for a resonance or an edge too sharp for it, on
-  pieces between the table's energies (:func:`absorption_rule`); on a traced
-  grid, Gauss-Legendre nodes.
+  bin, or, for a resonance or an edge too sharp for it, on pieces between the
+  table's energies; on a traced grid, Gauss-Legendre nodes.
 - constant: factor
 - expabs: exp(-LowECut / E)
 - highecut: 1 below cutoffE, exp((cutoffE - E) / foldE) above
@@ -87,29 +86,17 @@ def _gauss_rule(x: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
     return nodes.T, weights.T
 
 
-def sigma_rule(
-    sigma_of: Any, e_lo: np.ndarray, e_hi: np.ndarray, q: int = 3
-) -> tuple[np.ndarray, np.ndarray]:
-    """A q-node rule in cross-section space for the bin averages of exp(-nH sigma(E)).
+def _sampled_rules(sigma_of: Any, e_lo: np.ndarray, e_hi: np.ndarray,
+                   q: int = 3) -> tuple[np.ndarray, ...]:
+    """Per-bin rules for the bin averages of exp(-nH sigma(E)), from one fine sampling
+    of sigma over each bin (fine enough that edges and resonances inside a bin are
+    resolved): ``(nodes (q, m), weights (q, m), coef (6, m), bounds (2, m))``.
 
-    For each bin, the distribution of sigma(E) over the bin (sampled finely from
-    the table, so absorption edges and resonances inside the bin are resolved) is
-    replaced by its q-node Gauss rule (matching 2q moments): the bin average is
-    ``sum_j w_j exp(-nH sigma_j)``, q exponentials per bin, exact when the bin
-    straddles a jump between flat levels and accurate to O((nH dsigma)^(2q))
-    otherwise.
-
-    Returns:
-        ``(sigma_nodes, weights)``, each of shape (q, m).
+    The q-node Gauss rule of each bin's distribution of sigma (matching 2q moments:
+    the average is ``sum_j w_j exp(-nH sigma_j)``, exact when the bin straddles a jump
+    between flat levels, else accurate to O((nH dsigma)^(2q))), and the coefficients
+    and bounds of its cumulant series (see :class:`AbsorptionTerms`).
     """
-    return _sampled_rules(sigma_of, e_lo, e_hi, q, series=False)[:2]
-
-
-def _sampled_rules(sigma_of: Any, e_lo: np.ndarray, e_hi: np.ndarray, q: int,
-                   series: bool) -> tuple[np.ndarray, ...]:
-    """:func:`sigma_rule`'s nodes and weights and, with ``series``, each bin's
-    cumulant-series coefficients and SIGMA bounds (see :class:`AbsorptionTerms`),
-    all from one fine sampling of the bins."""
     rel = (e_hi - e_lo) / (0.5 * (e_hi + e_lo))
     n = int(np.clip(64 * np.ceil(np.max(rel, initial=0.0) / 5e-4), 64, 1024))
     t = (np.arange(n) + 0.5) / n
@@ -121,35 +108,21 @@ def _sampled_rules(sigma_of: Any, e_lo: np.ndarray, e_hi: np.ndarray, q: int,
         sl = slice(start, start + step)
         sig = sigma_of(e_lo[sl, None] + (e_hi[sl] - e_lo[sl])[:, None] * t[None, :])
         out_s[:, sl], out_w[:, sl] = _gauss_rule(sig, q)
-        if series:
-            coef[:, sl] = _cumulant_coef(sig, None)
-            bounds[0, sl], bounds[1, sl] = sig.min(axis=1), sig.max(axis=1)
-    return (out_s, out_w, coef, bounds) if series else (out_s, out_w)
+        coef[:, sl] = _cumulant_coef(sig, None)
+        bounds[0, sl], bounds[1, sl] = sig.min(axis=1), sig.max(axis=1)
+    return out_s, out_w, coef, bounds
 
 
-# Bins where the q-node rule in cross-section space is not enough (a resonance or an
-# edge inside the bin): checked for these columns (1e22 cm^-2) to this relative error
-_ROUGH_NH = (0.1, 1.0, 10.0)
-_ROUGH_TOL = 1e-7
-_ROUGH_SAMPLES = 4096
-_SERIES_NH = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)  # the same check for the cumulant series
-
-
-class RoughBins(NamedTuple):
-    """Bins integrated piece by piece between the table's energies (see absorption_rule).
-
-    The nodes of all rough bins are one flat array (a sorted segment sum gathers them
-    by bin: measured faster under jax.grad than a padded (bins, nodes) array).
-    """
-
-    index: np.ndarray  # (r,) bins
-    segment: np.ndarray  # (n,) position in ``index`` of each node, sorted
-    sigma: np.ndarray  # (n,) cross sections at the nodes
-    weight: np.ndarray  # (n,) weights (sum to 1 per bin)
+# A rule for a bin is accepted when it matches a 4096-point average of exp(-nH sigma)
+# over the bin to this relative error at these columns (1e22 cm^-2), wherever that
+# average exceeds 1e-30
+_CHECK_NH = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+_CHECK_TOL = 1e-7
+_CHECK_SAMPLES = 4096
 
 
 def _rough_candidates(sigma_of: Any, e_lo: np.ndarray, e_hi: np.ndarray,
-                      table_e: np.ndarray, nh_max: float = max(_ROUGH_NH)) -> np.ndarray:
+                      table_e: np.ndarray) -> np.ndarray:
     """Bins whose cross section spans enough, over the table's energies inside them and
     the bin edges, for the largest checked column to matter (cheap pre-filter)."""
     s_lo, s_hi = sigma_of(e_lo), sigma_of(e_hi)
@@ -162,14 +135,16 @@ def _rough_candidates(sigma_of: Any, e_lo: np.ndarray, e_hi: np.ndarray,
         seg = s_tab[first[i]:last[i]]
         smin[i] = min(smin[i], seg.min())
         smax[i] = max(smax[i], seg.max())
-    return np.flatnonzero(nh_max * (smax - smin) > 1e-3)
+    return np.flatnonzero(max(_CHECK_NH) * (smax - smin) > 1e-3)
 
 
 def _rough_pieces(sigma_of: Any, lo: float, hi: float,
                   table_e: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Gauss-Legendre nodes of one rough bin, piece by piece between the table's
-    energies: ``[(sigma at the nodes, weights), ...]``, the weights of all pieces
-    summing to 1 (bin average)."""
+    """Gauss-Legendre nodes of one bin, piece by piece between the table's energies
+    (sigma is a power law between them), 2 + 24 |Delta ln sigma| nodes a piece (at most
+    48): ``[(sigma at the nodes, weights), ...]``, the weights of all pieces summing to
+    1 (bin average). For bins holding a resonance (O I at 0.527 keV) or an edge, where
+    a 3-node rule was off by 85 % at nH = 1."""
     inner = table_e[(table_e > lo) & (table_e < hi)]
     br = np.concatenate([[lo], inner, [hi]])
     dl = np.abs(np.diff(np.log(sigma_of(br))))
@@ -181,63 +156,22 @@ def _rough_pieces(sigma_of: Any, lo: float, hi: float,
 
 
 def _exact_averages(sigma_of: Any, e_lo: np.ndarray, e_hi: np.ndarray,
-                    bins: np.ndarray, columns: tuple[float, ...] = _ROUGH_NH) -> np.ndarray:
-    """(len(columns), len(bins)) averages of exp(-nH SIGMA) over 4096 points per bin."""
-    t = (np.arange(_ROUGH_SAMPLES) + 0.5) / _ROUGH_SAMPLES
-    out = np.empty((len(columns), bins.size))
+                    bins: np.ndarray) -> np.ndarray:
+    """(len(_CHECK_NH), len(bins)) averages of exp(-nH SIGMA) over 4096 points a bin."""
+    t = (np.arange(_CHECK_SAMPLES) + 0.5) / _CHECK_SAMPLES
+    out = np.empty((len(_CHECK_NH), bins.size))
     for start in range(0, bins.size, 256):  # (bins, samples) in blocks of 256 bins
         c = bins[start:start + 256]
         samples = sigma_of(e_lo[c, None] + (e_hi[c] - e_lo[c])[:, None] * t[None, :])
-        for j, nh in enumerate(columns):
+        for j, nh in enumerate(_CHECK_NH):
             out[j, start:start + 256] = np.mean(np.exp(-nh * samples), axis=1)
     return out
 
 
 def _misses(rule: np.ndarray, exact: np.ndarray) -> np.ndarray:
-    """Bins (columns) where a rule misses the exact averages by more than _ROUGH_TOL."""
+    """Bins (columns) where a rule misses the exact averages by more than _CHECK_TOL."""
     ok = exact > 1e-30
-    return np.any(ok & (np.abs(rule / np.where(ok, exact, 1.0) - 1.0) > _ROUGH_TOL), axis=0)
-
-
-def absorption_rule(model: str, e_lo: np.ndarray, e_hi: np.ndarray,
-                    q: int = 3) -> tuple[np.ndarray, np.ndarray, RoughBins | None]:
-    """Bin averages of exp(-nH SIGMA(E)) on a fixed grid: the q-node rule of
-    :func:`sigma_rule` for every bin, and a piecewise rule for the "rough" bins.
-
-    A rough bin is one where the q-node rule misses the bin average of its own
-    cross sections (4096 samples) by more than 1e-7 at nH = 0.1, 1 or 10: bins holding
-    a resonance (O I at 0.527 keV) or an edge, where the distribution of SIGMA over
-    the bin has a far tail (the 3-node rule was off by 85 % at nH = 1 at 0.527 keV).
-    There the bin is split at the table's energies (SIGMA is a power law between
-    them) and each piece gets Gauss-Legendre nodes, 2 + 24 |Delta ln SIGMA| of them
-    (at most 48): within 1e-8 of a 65536-point average for nH <= 1, 1e-5 at nH = 10.
-    (The model evaluates the cheaper :func:`absorption_terms`, built on this rule.)
-
-    Returns:
-        ``(sigma_nodes (q, m), weights (q, m), rough or None)``.
-    """
-    from .tables import absorption_table
-
-    def sigma_of(e: np.ndarray) -> np.ndarray:
-        return cross_section(model, e)
-
-    sig, w = sigma_rule(sigma_of, e_lo, e_hi, q)
-    table_e = np.exp(absorption_table(model)[0])
-    cand = _rough_candidates(sigma_of, e_lo, e_hi, table_e)
-    exact = _exact_averages(sigma_of, e_lo, e_hi, cand)
-    rule = np.stack([np.sum(w[:, cand] * np.exp(-nh * sig[:, cand]), axis=0)
-                     for nh in _ROUGH_NH])
-    rough = [int(i) for i in cand[_misses(rule, exact)]]
-    if not rough:
-        return sig, w, None
-    sigmas, weights = [], []
-    for i in rough:
-        pieces = _rough_pieces(sigma_of, e_lo[i], e_hi[i], table_e)
-        sigmas.append(np.concatenate([s for s, _ in pieces]))
-        weights.append(np.concatenate([wt for _, wt in pieces]))
-    segment = np.repeat(np.arange(len(rough), dtype=np.int32), [s.size for s in sigmas])
-    return sig, w, RoughBins(np.asarray(rough, dtype=np.int32), segment,
-                             np.concatenate(sigmas), np.concatenate(weights))
+    return np.any(ok & (np.abs(rule / np.where(ok, exact, 1.0) - 1.0) > _CHECK_TOL), axis=0)
 
 
 class AbsorptionTerms(NamedTuple):
@@ -320,16 +254,17 @@ def absorption_terms(model: str, e_lo: np.ndarray, e_hi: np.ndarray) -> Absorpti
 
     The log of a bin average of exp(-nH SIGMA) is the cumulant series of the
     distribution of SIGMA over the bin, sum_j (-nH)^j k_j / j! (k_j the cumulants);
-    six terms, from the same fine sampling of the table as :func:`sigma_rule`, hold
+    six terms, from a fine sampling of the table over the bin, hold
     the average to ~(nH dSIGMA)^8 / 1e7 in a smooth bin. The exponent is kept within
     ``[-nH max SIGMA, -nH min SIGMA]``, the exact bounds of the average, so that no
     column, however large, takes it outside them. Bins where the series misses the
     4096-point average by more than 1e-7 at nH = 0.1, 0.3, 1, ... 100 (where that
-    average exceeds 1e-30) use the rules of :func:`absorption_rule` instead: its
-    three nodes (each a term with no higher cumulants) where they pass the same
-    check, else the pieces between the table's energies, one series term per piece where that
-    matches the piece's Gauss-Legendre nodes to 1e-9 of the bin's average, else the
-    nodes themselves.
+    average exceeds 1e-30) fall back on the bin's 3-node rule in cross-section space
+    (each node a term with no higher cumulants) where that passes the same check,
+    else on the pieces between the table's energies (:func:`_rough_pieces`): one
+    series term per piece where that matches the piece's Gauss-Legendre nodes to
+    1e-9 of the bin's average, else the nodes themselves. ``weight == 0`` marks the
+    bins that fell back.
     """
     from .tables import absorption_table
 
@@ -337,14 +272,14 @@ def absorption_terms(model: str, e_lo: np.ndarray, e_hi: np.ndarray) -> Absorpti
         return cross_section(model, e)
 
     m = e_lo.size
-    sig3, w3, coef, bounds = _sampled_rules(sigma_of, e_lo, e_hi, 3, series=True)
+    sig3, w3, coef, bounds = _sampled_rules(sigma_of, e_lo, e_hi)
     table_e = np.exp(absorption_table(model)[0])
-    cand = _rough_candidates(sigma_of, e_lo, e_hi, table_e, max(_SERIES_NH))
-    exact = _exact_averages(sigma_of, e_lo, e_hi, cand, _SERIES_NH)
-    series = np.stack([_log_terms(coef[:, cand], bounds[:, cand], nh) for nh in _SERIES_NH])
+    cand = _rough_candidates(sigma_of, e_lo, e_hi, table_e)
+    exact = _exact_averages(sigma_of, e_lo, e_hi, cand)
+    series = np.stack([_log_terms(coef[:, cand], bounds[:, cand], nh) for nh in _CHECK_NH])
     redo = cand[_misses(series, exact)]
     nodes = np.stack([np.sum(w3[:, redo] * np.exp(-nh * sig3[:, redo]), axis=0)
-                      for nh in _SERIES_NH])
+                      for nh in _CHECK_NH])
     rough = set(int(i) for i in redo[_misses(nodes, exact[:, np.isin(cand, redo)])])
     weight = np.ones(m)
     if redo.size == 0:
@@ -365,7 +300,7 @@ def absorption_terms(model: str, e_lo: np.ndarray, e_hi: np.ndarray) -> Absorpti
         c[0] = -s
         add(i, c, np.stack([s, s]), wt)
 
-    nh_check = np.asarray(_SERIES_NH)[:, None]
+    nh_check = np.asarray(_CHECK_NH)[:, None]
     for i in (int(j) for j in redo):
         weight[i] = 0.0
         if i not in rough:
