@@ -60,3 +60,32 @@ def test_cpu_devices_one_per_core_unless_told_otherwise(env, expected):
                          check=True, env=full).stdout.split()[-1]
     want = str(min(_cpu_count(), MAX_CPU_DEVICES)) if expected == "cores" else expected
     assert out == want
+
+
+@pytest.mark.parametrize("env,expected", [
+    ({}, "auto"),  # 512-bit vectors where the CPU has AVX-512
+    ({"JXSPEC_NB_VECTOR_WIDTH": "512"}, "512"),
+    ({"JXSPEC_NB_VECTOR_WIDTH": "256"}, ""),  # opt out: XLA's default
+    ({"XLA_FLAGS": "--xla_cpu_prefer_vector_width=256"}, "user"),  # the user's choice
+])
+def test_vector_width_flag(env, expected):
+    import ast
+    import os
+
+    from jxspec_nb._jax import _has_avx512
+
+    code = ("import os, jxspec_nb._jax as j; j.jnp.ones(2).sum(); "
+            "print(repr(os.environ.get('XLA_FLAGS', '')))")
+    full = {k: v for k, v in os.environ.items()
+            if k not in ("JXSPEC_NB_VECTOR_WIDTH", "XLA_FLAGS")} | {"JAX_PLATFORMS": "cpu"} | env
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=full).stdout.splitlines()[-1]
+    flags = ast.literal_eval(out)
+    if expected == "auto":
+        expected = "512" if _has_avx512() else ""
+    if expected == "user":
+        assert flags == "--xla_cpu_prefer_vector_width=256"
+    elif expected == "512":
+        assert flags.split().count("--xla_cpu_prefer_vector_width=512") == 1
+    else:
+        assert "prefer_vector_width" not in flags
