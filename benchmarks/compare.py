@@ -62,6 +62,14 @@ def _fmt(x: float, unit: str = "") -> str:
     return s + unit
 
 
+def _median(xs: list[float]) -> float:
+    xs = sorted(x for x in xs if x == x)
+    if not xs:
+        return math.nan
+    n = len(xs)
+    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+
+
 def _ratio(a: float, b: float) -> str:
     return "n/a" if (a != a or b != b or b == 0) else f"{a / b:.2f}x"
 
@@ -114,6 +122,26 @@ def report(res: dict[str, Any]) -> str:
         unit="", target="< 1.01")
     row("(a)", "peak RSS", _g(j, "peak_rss_mb_outside"), _g(o, "peak_rss_mb_outside"),
         unit="MiB")
+
+    seeds = sorted(int(k.rsplit("_s", 1)[1]) for k in res if k.startswith("nuts_jaxspec_s"))
+    if seeds:  # the same problem at further seeds (run.py --seeds): medians and spread
+        def per_seed(tag: str) -> list[float]:
+            first = [_g(res.get(tag, {}), "to_summary_s")]
+            return first + [_g(res.get(f"{tag}_s{s}", {}), "to_summary_s") for s in seeds]
+
+        j_t = per_seed("nuts_jaxspec")
+        for label, tag in (("cold", "nuts_jxspec"), ("warm", "nuts_jxspec_warm")):
+            o_t = per_seed(tag)
+            ratios = sorted(a / b for a, b in zip(j_t, o_t, strict=True) if a == a and b == b)
+            spread = (f"; per seed {ratios[0]:.2f}x - {ratios[-1]:.2f}x" if ratios else "")
+            row("(a)", f"launch to printed summary, {label}, median of {len(o_t)} seeds"
+                f"{spread}", _median(j_t), _median(o_t), target=">= 10x")
+        row("(a)", f"mean leapfrog steps / iteration, median of {len(j_t)} seeds",
+            _median([_g(res.get(t, {}), "mean_steps_per_iter") for t in
+                     ["nuts_jaxspec"] + [f"nuts_jaxspec_s{s}" for s in seeds]]),
+            _median([_g(res.get(t, {}), "mean_steps_per_iter") for t in
+                     ["nuts_jxspec_warm"] + [f"nuts_jxspec_warm_s{s}" for s in seeds]]),
+            unit="")
 
     j, o = res.get("vg_jaxspec", {}), res.get("vg_jxspec", {})
     row("(b) v&g", "potential value+grad per call", _g(j, "potential_vg", "per_call_us"),

@@ -117,8 +117,12 @@ def main() -> None:
                         help=f"comma-separated subset of {','.join(PROBLEMS + EXTRA)}")
     parser.add_argument("--label", default="latest", help="folder under benchmarks/_out")
     parser.add_argument("--methods", default="aies,ns,vi,mle", help="problem (c) methods")
+    parser.add_argument("--seeds", default="0",
+                        help="comma-separated NUTS seeds for problem (a); the first is the "
+                             "main row, medians over all are reported too")
     args = parser.parse_args()
     only = set(args.only.split(","))
+    seeds = [int(x) for x in args.seeds.split(",")]
     out_dir = _util.OUT_DIR / args.label
     out_dir.mkdir(parents=True, exist_ok=True)
     prepare_jaxspec()
@@ -153,10 +157,20 @@ def main() -> None:
         theirs("vg_jaxspec", "jaxspec_side/vg.py")
         ours("vg_jxspec", "jxspec_side/vg.py")
     if "nuts" in only:
-        theirs("nuts_jaxspec", "jaxspec_side/nuts.py")
-        ours("nuts_jxspec", "jxspec_side/nuts.py", env=cold_env())
-        ours("nuts_jxspec_warm_prime", "jxspec_side/nuts.py", env={"JXSPEC_NB_CACHE": str(warm)})
-        ours("nuts_jxspec_warm", "jxspec_side/nuts.py", env={"JXSPEC_NB_CACHE": str(warm)})
+        first = ("--seed", str(seeds[0]))
+        theirs("nuts_jaxspec", "jaxspec_side/nuts.py", *first)
+        ours("nuts_jxspec", "jxspec_side/nuts.py", *first, env=cold_env())
+        ours("nuts_jxspec_warm_prime", "jxspec_side/nuts.py", *first,
+             env={"JXSPEC_NB_CACHE": str(warm)})
+        ours("nuts_jxspec_warm", "jxspec_side/nuts.py", *first, env={"JXSPEC_NB_CACHE": str(warm)})
+        # further seeds, both sides: the leapfrog count per iteration, and so the time,
+        # moves with the seed by about +-10 % (compare.py reports medians over seeds)
+        for seed in seeds[1:]:
+            theirs(f"nuts_jaxspec_s{seed}", "jaxspec_side/nuts.py", "--seed", str(seed))
+            ours(f"nuts_jxspec_s{seed}", "jxspec_side/nuts.py", "--seed", str(seed),
+                 env=cold_env())
+            ours(f"nuts_jxspec_warm_s{seed}", "jxspec_side/nuts.py", "--seed", str(seed),
+                 env={"JXSPEC_NB_CACHE": str(warm)})
     if "methods" in only:
         for m in args.methods.split(","):
             if m != "mle":
