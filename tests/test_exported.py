@@ -71,7 +71,7 @@ def test_vi_programs_and_mode_search_are_read_back(tmp_path):
     first = _run(cache, "vi")
     assert first["counts"].get("log_density", 0) >= 1
     assert first["stored"] == ["draw.jxexport", "init.jxexport", "pointwise.jxexport",
-                               "step.jxexport", "value_and_grad.jxexport"]
+                               "step.jxexport", "value_and_grad_flat.jxexport"]
     second = _run(cache, "vi")
     assert second["counts"].get("log_density", 0) == 0
     assert second["counts"].get("pointwise", 0) == 0

@@ -85,11 +85,16 @@ def pointwise_fn(problem: Problem, data: Any, batch: int) -> Any:
 
 
 def value_and_grad_fn(problem: Problem, data: Any) -> Any:
-    """``problem.value_and_grad`` (:func:`stored_program`)."""
-    return stored_program(problem, data, "value_and_grad",
-                          jax.value_and_grad(problem._log_density),
+    """The log density and its gradient as one flat array ``[value, *grad]``
+    (:func:`stored_program`): one transfer back to the host per call, for optimisers
+    that call it from Python (~125 against ~240 us a call on ULX-4)."""
+    def flat(u: Any, d: Any) -> Any:
+        v, g = jax.value_and_grad(problem._log_density)(u, d)
+        return jnp.concatenate([v[None], g])
+
+    return stored_program(problem, data, "value_and_grad_flat", flat,
                           (jax.ShapeDtypeStruct((problem.dim,), jnp.float64),),
-                          problem.value_and_grad)
+                          jax.jit(flat))
 
 
 class Timer:

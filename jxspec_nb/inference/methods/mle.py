@@ -31,7 +31,7 @@ import numpy as np
 
 from ..._jax import jax, jnp
 from ..compile import Problem
-from ._common import Timer, make_result, value_and_grad_fn
+from ._common import Timer, make_result, pointwise_batched, value_and_grad_fn
 
 __all__ = ["run", "x_to_u"]
 
@@ -207,8 +207,8 @@ def _finite_difference_hessian(vg: Any, u: np.ndarray, data: Any,
     for i in range(n):
         e = np.zeros(n)
         e[i] = h
-        gp = np.asarray(vg(jnp.asarray(u + e), data)[1], dtype=np.float64)
-        gm = np.asarray(vg(jnp.asarray(u - e), data)[1], dtype=np.float64)
+        gp = np.asarray(vg(u + e, data), dtype=np.float64)[1:]
+        gm = np.asarray(vg(u - e, data), dtype=np.float64)[1:]
         hess[i] = -(gp - gm) / (2.0 * h)
     return 0.5 * (hess + hess.T)
 
@@ -221,11 +221,12 @@ def posterior_mode(problem: Problem, data: Any, seed: int = 0, *, screen: int = 
     Used to start NUTS, VI and AIES near the bulk of the posterior. ``screen`` prior draws
     are evaluated (or, given ``start``, a point in sampling space, only that one: a
     local search from the user's starting values), the best ``starts`` polished with
-    scipy's L-BFGS-B and the Hessian
-    taken by central differences of the gradient, all through the problem's one
-    compiled value-and-gradient (``Problem.value_and_grad``): nothing else is compiled
-    (a jitted, vmapped BFGS and ``jax.hessian`` took ~6 s to compile on ULX-4 for a
-    start point; this takes ~0.1 s once the value-and-gradient exists).
+    scipy's L-BFGS-B and the Hessian taken by central differences of the gradient.
+    The screen goes through the batched pointwise program that every fit's results
+    use anyway (:func:`pointwise_batched`: one call for 256 draws), the search through
+    one compiled value-and-gradient (:func:`value_and_grad_fn`); nothing else is
+    compiled (a jitted, vmapped BFGS and ``jax.hessian`` took ~6 s to compile on ULX-4
+    for a start point; this takes ~0.1 s once the value-and-gradient exists).
     """
     from scipy.optimize import minimize
 
@@ -241,13 +242,17 @@ def posterior_mode(problem: Problem, data: Any, seed: int = 0, *, screen: int = 
     vg = value_and_grad_fn(problem, data)
 
     def fun(u: np.ndarray) -> tuple[float, np.ndarray]:
-        v, g = vg(jax.device_put(u), data)
-        v = float(v)
-        if not np.isfinite(v):
+        out = np.asarray(vg(u, data), dtype=np.float64)
+        if not np.isfinite(out[0]):
             return 1e300, np.zeros_like(u)
-        return -v, -np.asarray(g, dtype=np.float64)
+        return -out[0], -out[1:]
 
-    vals = np.array([fun(u)[0] for u in u0])
+    if len(u0) > 1:  # screen the draws in batches: the program the results use anyway
+        pw = pointwise_batched(problem, u0, data)
+        vals = -(pw["loglik"].sum(axis=1) + pw["log_prior"])
+        vals = np.where(np.isfinite(vals), vals, np.inf)
+    else:
+        vals = np.array([fun(u0[0])[0]])
     best, best_f = u0[int(np.argmin(vals))], float(np.min(vals))
     for k in np.argsort(vals)[:starts]:
         res = minimize(fun, u0[k], jac=True, method="L-BFGS-B",
