@@ -248,6 +248,7 @@ def posterior_mode(problem: Problem, data: Any, seed: int = 0, *, screen: int = 
         return -out[0], -out[1:]
 
     if len(u0) > 1:  # screen the draws in batches: the program the results use anyway
+        fun(u0[0])  # in a cold process: compiles while the pointwise program compiles too
         pw = pointwise_batched(problem, u0, data)
         vals = -(pw["loglik"].sum(axis=1) + pw["log_prior"])
         vals = np.where(np.isfinite(vals), vals, np.inf)
