@@ -62,13 +62,15 @@ def test_cpu_devices_one_per_core_unless_told_otherwise(env, expected):
     assert out == want
 
 
-@pytest.mark.parametrize("env,expected", [
-    ({}, "auto"),  # 512-bit vectors where the CPU has AVX-512
-    ({"JXSPEC_NB_VECTOR_WIDTH": "512"}, "512"),
-    ({"JXSPEC_NB_VECTOR_WIDTH": "256"}, ""),  # opt out: XLA's default
-    ({"XLA_FLAGS": "--xla_cpu_prefer_vector_width=256"}, "user"),  # the user's choice
+@pytest.mark.parametrize("env,width,reduction", [
+    ({}, "auto", True),  # 512-bit vectors where the CPU has AVX-512; sums not split
+    ({"JXSPEC_NB_VECTOR_WIDTH": "512"}, "512", True),
+    ({"JXSPEC_NB_VECTOR_WIDTH": "256"}, "", True),  # XLA's default width
+    ({"JXSPEC_NB_XLA_TUNING": "off"}, "", False),  # neither
+    ({"XLA_FLAGS": "--xla_cpu_prefer_vector_width=256"}, "user", True),  # the user's choice
+    ({"XLA_FLAGS": "--xla_disable_hlo_passes=foo"}, "auto", "user"),
 ])
-def test_vector_width_flag(env, expected):
+def test_cpu_compiler_flags(env, width, reduction):
     import ast
     import os
 
@@ -77,15 +79,40 @@ def test_vector_width_flag(env, expected):
     code = ("import os, jxspec_nb._jax as j; j.jnp.ones(2).sum(); "
             "print(repr(os.environ.get('XLA_FLAGS', '')))")
     full = {k: v for k, v in os.environ.items()
-            if k not in ("JXSPEC_NB_VECTOR_WIDTH", "XLA_FLAGS")} | {"JAX_PLATFORMS": "cpu"} | env
+            if k not in ("JXSPEC_NB_VECTOR_WIDTH", "JXSPEC_NB_XLA_TUNING", "XLA_FLAGS")}
+    full |= {"JAX_PLATFORMS": "cpu"} | env
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=full).stdout.splitlines()[-1]
-    flags = ast.literal_eval(out)
-    if expected == "auto":
-        expected = "512" if _has_avx512() else ""
-    if expected == "user":
-        assert flags == "--xla_cpu_prefer_vector_width=256"
-    elif expected == "512":
-        assert flags.split().count("--xla_cpu_prefer_vector_width=512") == 1
+    flags = ast.literal_eval(out).split()
+    if width == "auto":
+        width = "512" if _has_avx512() else ""
+    widths = [f for f in flags if "prefer_vector_width" in f]
+    if width == "user":
+        assert widths == ["--xla_cpu_prefer_vector_width=256"]
+    elif width == "512":
+        assert widths == ["--xla_cpu_prefer_vector_width=512"]
     else:
-        assert "prefer_vector_width" not in flags
+        assert widths == []
+    passes = [f for f in flags if "disable_hlo_passes" in f]
+    if reduction == "user":
+        assert passes == ["--xla_disable_hlo_passes=foo"]
+    elif reduction:
+        assert passes == ["--xla_disable_hlo_passes=tree_reduction_rewriter"]
+    else:
+        assert passes == []
+
+
+def test_unsplit_sums_keep_their_precision():
+    """The CPU compiler runs without its tree-reduction pass here (jxspec_nb._jax):
+    sums of float32 and float64 values must stay as accurate as numpy's."""
+    import numpy as np
+
+    from jxspec_nb._jax import jax, jnp
+
+    rng = np.random.default_rng(3)
+    for n in (1490, 100_000):
+        x = rng.random(n).astype(np.float32)
+        exact = np.sum(x.astype(np.float64))
+        assert abs(float(jax.jit(jnp.sum)(x)) / exact - 1) < 2e-7
+        x64 = rng.standard_normal(n) + 10.0
+        assert abs(float(jax.jit(jnp.sum)(x64)) / np.sum(x64) - 1) < 1e-13
