@@ -144,6 +144,14 @@ def test_vi_agrees_with_nuts(problem, reference):
         abs=0.5 * reference.summary().loc["powerlaw.PhoIndex", "sd"])
 
 
+def test_vi_names_a_bad_guide_or_optimiser(problem):
+    spec, obs = problem
+    with pytest.raises(FitError, match="unknown guide 'gauss'.*'mvn' or 'normal'"):
+        fit(spec, obs, method="vi", steps=10, samples=10, progress=False, guide="gauss")
+    with pytest.raises(FitError, match="unknown optax optimiser 'adma'"):
+        fit(spec, obs, method="vi", steps=10, samples=10, progress=False, optimizer="adma")
+
+
 def test_psis_matches_arviz_and_flags_heavy_tails():
     import arviz as az
 

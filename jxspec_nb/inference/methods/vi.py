@@ -139,7 +139,23 @@ def _build(problem: Problem, guide_name: str, optimizer: Any, learning_rate: flo
     return {"svi": svi, "guide": guide, "init": init_state, "step": step, "draw": draw}
 
 
-def _compile_step(problem: Problem, fns: dict[str, Any], key: Any, data: Any, seed: Any,
+_GUIDES = ("mvn", "multivariate", "AutoMultivariateNormal", "normal", "meanfield",
+           "AutoNormal")
+
+
+class _Lazy:
+    """``_build``'s functions, built on first use (in the compile worker)."""
+
+    def __init__(self, build: Any) -> None:
+        self._build, self._fns = build, None
+
+    def __getitem__(self, name: str) -> Any:
+        if self._fns is None:
+            self._fns = self._build()
+        return self._fns[name]
+
+
+def _compile_step(problem: Problem, fns: Any, key: Any, data: Any, seed: Any,
                   init_params: Any, samples: int, named_optimizer: bool) -> Any:
     """A function returning the compiled (init, step, draw) functions: at once when
     cached with the problem, else once they have compiled in a worker thread.
@@ -157,7 +173,21 @@ def _compile_step(problem: Problem, fns: dict[str, Any], key: Any, data: Any, se
     keys = jax.ShapeDtypeStruct((samples,), jnp.float64)
     seed_aval = jax.ShapeDtypeStruct((), jnp.uint32)
 
+    def compile_all(init_fn: Any, step_fn: Any, draw_fn: Any) -> tuple[Any, Any, Any]:
+        init_c = init_fn.lower(seed, data, init_params).compile()
+        abstract = jax.eval_shape(init_fn, seed, data, init_params)
+        return (init_c, step_fn.lower(abstract, data).compile(),
+                draw_fn.lower(seed, abstract, keys).compile())
+
     def build() -> tuple[Any, Any, Any]:
+        from .. import _exported
+
+        # an optimiser given as an optax object has no key that names it
+        ekey = _exported.program_key(problem, data, ("vi", key, samples, _PROGRAM_VERSION)) \
+            if named_optimizer else None
+        stored = [_exported.load(ekey, k) for k in ("init", "step", "draw")]
+        if all(e is not None for e in stored):  # read back: numpyro is not needed
+            return compile_all(*(jax.jit(e.call) for e in stored))
         import numpyro
 
         # numpyro validates the arguments of each distribution it builds, eagerly where
@@ -166,33 +196,20 @@ def _compile_step(problem: Problem, fns: dict[str, Any], key: Any, data: Any, se
         # by construction (a Cholesky factor, positive scales); the model has no support
         # to check (an improper flat density and a factor).
         with numpyro.validation_enabled(False):
-            return build_programs()
-
-    def build_programs() -> tuple[Any, Any, Any]:
-        from .. import _exported
-
-        init_fn, step_fn, draw_fn = (jax.jit(fns[k]) for k in ("init", "step", "draw"))
-        # an optimiser given as an optax object has no key that names it
-        ekey = _exported.program_key(problem, data, ("vi", key, samples, _PROGRAM_VERSION)) \
-            if named_optimizer else None
-        stored = [_exported.load(ekey, k) for k in ("init", "step", "draw")]
-        if ekey is not None and any(e is None for e in stored):
-            try:
-                stored[0] = _exported.save(ekey, "init", _exported.export_fn(
-                    fns["init"], seed_aval, _exported.avals_of(data), init_params))
-                leaves = list(stored[0].out_avals)
-                stored[1] = _exported.save(ekey, "step", _exported.export_fn(
-                    fns["step"], leaves, _exported.avals_of(data)))
-                stored[2] = _exported.save(ekey, "draw", _exported.export_fn(
-                    fns["draw"], seed_aval, leaves, keys))
-            except Exception:  # noqa: BLE001  (not exportable here: trace as usual)
-                stored = [None, None, None]
-        if all(e is not None for e in stored):
-            init_fn, step_fn, draw_fn = (jax.jit(e.call) for e in stored)
-        init_c = init_fn.lower(seed, data, init_params).compile()
-        abstract = jax.eval_shape(init_fn, seed, data, init_params)
-        return (init_c, step_fn.lower(abstract, data).compile(),
-                draw_fn.lower(seed, abstract, keys).compile())
+            if ekey is not None:
+                try:
+                    stored[0] = _exported.save(ekey, "init", _exported.export_fn(
+                        fns["init"], seed_aval, _exported.avals_of(data), init_params))
+                    leaves = list(stored[0].out_avals)
+                    stored[1] = _exported.save(ekey, "step", _exported.export_fn(
+                        fns["step"], leaves, _exported.avals_of(data)))
+                    stored[2] = _exported.save(ekey, "draw", _exported.export_fn(
+                        fns["draw"], seed_aval, leaves, keys))
+                except Exception:  # noqa: BLE001  (not exportable here: trace as usual)
+                    stored = [None, None, None]
+            if all(e is not None for e in stored):
+                return compile_all(*(jax.jit(e.call) for e in stored))
+            return compile_all(*(jax.jit(fns[k]) for k in ("init", "step", "draw")))
 
     future = background(build)
 
@@ -224,8 +241,12 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
         u0 = problem.u_from_values(x0, data)
     key = ("vi", guide, repr(optimizer), float(learning_rate), steps, num_particles, chunk,
            None if init is None else u0.tobytes(), float(init_scale))
-    fns = problem.cached(key, lambda: _build(problem, guide, optimizer, learning_rate, steps,
-                                             num_particles, chunk, u0, init_scale))
+    if guide not in _GUIDES:
+        raise FitError(f"unknown guide {guide!r}; use 'mvn' or 'normal'")
+    # numpyro's model, guide and SVI are built when a program has to be traced: a process
+    # that reads all three programs back never imports numpyro (~0.2 s)
+    fns = problem.cached(key, lambda: _Lazy(lambda: _build(
+        problem, guide, optimizer, learning_rate, steps, num_particles, chunk, u0, init_scale)))
     # the pointwise pass over the draws compiles in a worker thread meanwhile
     warm_pointwise(problem, data, problem.initial_u()[None], n_draws)
     init_params = None
