@@ -32,6 +32,8 @@ AVX-512; ``benchmarks/RESULTS.md``):
 Sums then round in a different order (relative changes ~1e-8 in a log-likelihood).
 ``JXSPEC_NB_XLA_TUNING=off`` adds neither; ``JXSPEC_NB_VECTOR_WIDTH=256`` keeps
 XLA's vector width only; a setting of the same option in ``XLA_FLAGS`` is left alone.
+Both are CPU compiler options, written into this process's ``XLA_FLAGS``: processes it
+starts inherit them.
 """
 
 from __future__ import annotations
