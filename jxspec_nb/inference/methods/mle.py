@@ -74,10 +74,11 @@ def _programs(problem: Problem, data: Any) -> dict[str, Any]:
                                       jax.jit(hessian))}
 
 
-def _minimise(vg: Any, data: Any, u0: np.ndarray, steps: int,
-              fixed: int | None = None) -> tuple[np.ndarray, float]:
-    """L-BFGS-B from ``u0`` through the flat value-and-gradient ``vg``; ``fixed``: the
-    index of a component held at its value in ``u0`` (a profile-likelihood fit)."""
+def _minimise(vg: Any, data: Any, u0: np.ndarray, steps: int, fixed: int | None = None,
+              ftol: float = 1e-13, gtol: float = 1e-7) -> tuple[np.ndarray, float]:
+    """L-BFGS-B from ``u0`` through ``vg(u, data) -> [value, *gradient]`` (a flat
+    array) of the function minimised; ``fixed``: the index of a component held at its
+    value in ``u0`` (a profile-likelihood fit)."""
     from scipy.optimize import minimize
 
     u0 = np.asarray(u0, dtype=np.float64)
@@ -92,7 +93,7 @@ def _minimise(vg: Any, data: Any, u0: np.ndarray, steps: int,
         return float(out[0]), out[1:][free]
 
     res = minimize(fun, u0[free], jac=True, method="L-BFGS-B",
-                   options={"maxiter": steps, "ftol": 1e-13, "gtol": 1e-7})
+                   options={"maxiter": steps, "ftol": ftol, "gtol": gtol})
     u = u0.copy()
     u[free] = res.x
     return u, float(res.fun)
@@ -244,8 +245,6 @@ def posterior_mode(problem: Problem, data: Any, seed: int = 0, *, screen: int = 
     compiled (a jitted, vmapped BFGS and ``jax.hessian`` took ~6 s to compile on ULX-4
     for a start point; this takes ~0.1 s once the value-and-gradient exists).
     """
-    from scipy.optimize import minimize
-
     if start is not None:
         u0 = np.atleast_2d(np.asarray(start, dtype=np.float64))
     else:
@@ -257,25 +256,25 @@ def posterior_mode(problem: Problem, data: Any, seed: int = 0, *, screen: int = 
             u0 = np.concatenate([u0, np.broadcast_to(nuis, (screen, nuis.size))], axis=1)
     vg = value_and_grad_fn(problem, data)
 
-    def fun(u: np.ndarray) -> tuple[float, np.ndarray]:
-        out = np.asarray(vg(u, data), dtype=np.float64)
+    def potential(u: np.ndarray, d: Any) -> np.ndarray:
+        """``[-log density, its gradient]``; 1e300 and a zero gradient where not finite."""
+        out = np.asarray(vg(u, d), dtype=np.float64)
         if not np.isfinite(out[0]):
-            return 1e300, np.zeros_like(u)
-        return -out[0], -out[1:]
+            return np.concatenate([[1e300], np.zeros_like(u)])
+        return -out
 
     if len(u0) > 1:  # screen the draws in batches: the program the results use anyway
-        fun(u0[0])  # in a cold process: compiles while the pointwise program compiles too
+        potential(u0[0], data)  # cold process: compiles while the pointwise program does
         pw = pointwise_batched(problem, u0, data)
         vals = -(pw["loglik"].sum(axis=1) + pw["log_prior"])
         vals = np.where(np.isfinite(vals), vals, np.inf)
     else:
-        vals = np.array([fun(u0[0])[0]])
+        vals = potential(u0[0], data)[:1]
     best, best_f = u0[int(np.argmin(vals))], float(np.min(vals))
     for k in np.argsort(vals)[:starts]:
-        res = minimize(fun, u0[k], jac=True, method="L-BFGS-B",
-                       options={"maxiter": steps, "ftol": 1e-12, "gtol": 1e-6})
-        if np.isfinite(res.fun) and res.fun < best_f:
-            best, best_f = np.asarray(res.x, dtype=np.float64), float(res.fun)
+        u_k, f_k = _minimise(potential, data, u0[k], steps, ftol=1e-12, gtol=1e-6)
+        if np.isfinite(f_k) and f_k < best_f:
+            best, best_f = u_k, f_k
     hess = _finite_difference_hessian(vg, best, data)
     try:
         w, v = np.linalg.eigh(hess)

@@ -56,6 +56,8 @@ __all__ = ["run"]
 
 _REWEIGHT_DRAWS = 4  # guide draws per kept draw for the importance resampling
 _PROGRAM_VERSION = 1  # bump when the stored programs' calling convention changes
+_MVN = ("mvn", "multivariate", "AutoMultivariateNormal")  # the guide names accepted
+_MEAN_FIELD = ("normal", "meanfield", "AutoNormal")
 
 
 def _optimizer(optimizer: Any, learning_rate: float, steps: int) -> Any:
@@ -89,12 +91,10 @@ def _build(problem: Problem, guide_name: str, optimizer: Any, learning_rate: flo
         numpyro.factor("log_density", problem._log_density(u, data))
 
     init = init_to_value(values={"u": jnp.asarray(u0)})
-    if guide_name in ("mvn", "multivariate", "AutoMultivariateNormal"):
-        guide = AutoMultivariateNormal(model, init_loc_fn=init, init_scale=init_scale)
-    elif guide_name in ("normal", "meanfield", "AutoNormal"):
+    if guide_name in _MEAN_FIELD:
         guide = AutoNormal(model, init_loc_fn=init, init_scale=init_scale)
-    else:
-        raise FitError(f"unknown guide {guide_name!r}; use 'mvn' or 'normal'")
+    else:  # checked by run(): one of _MVN
+        guide = AutoMultivariateNormal(model, init_loc_fn=init, init_scale=init_scale)
     svi = SVI(model, guide, _optimizer(optimizer, learning_rate, steps),
               Trace_ELBO(num_particles=num_particles))
 
@@ -137,10 +137,6 @@ def _build(problem: Problem, guide_name: str, optimizer: Any, learning_rate: flo
         return u, log_q
 
     return {"svi": svi, "guide": guide, "init": init_state, "step": step, "draw": draw}
-
-
-_GUIDES = ("mvn", "multivariate", "AutoMultivariateNormal", "normal", "meanfield",
-           "AutoNormal")
 
 
 class _Lazy:
@@ -230,7 +226,7 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
     steps = int(steps or 2000)
     n_draws = _REWEIGHT_DRAWS * samples if reweight else samples
     chunk = max(1, min(chunk, steps))
-    mean_field = guide in ("normal", "meanfield", "AutoNormal")
+    mean_field = guide in _MEAN_FIELD
     seed_arr = np.uint32(seed % 2**32)  # keys are made inside the compiled functions
     dim = problem.dim
     if init is None:
@@ -241,7 +237,7 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
         u0 = problem.u_from_values(x0, data)
     key = ("vi", guide, repr(optimizer), float(learning_rate), steps, num_particles, chunk,
            None if init is None else u0.tobytes(), float(init_scale))
-    if guide not in _GUIDES:
+    if guide not in _MVN + _MEAN_FIELD:
         raise FitError(f"unknown guide {guide!r}; use 'mvn' or 'normal'")
     # numpyro's model, guide and SVI are built when a program has to be traced: a process
     # that reads all three programs back never imports numpyro (~0.2 s)
