@@ -3,7 +3,7 @@
 Options: ``moves`` (``{"stretch": 0.5, "de": 0.5}`` by default: a mixture of the
 stretch move (Goodman & Weare 2010) and differential evolution), ``chunk``
 (iterations per compiled call, 250), ``thin`` (1), ``init`` (``"laplace"``:
-walkers in a ball around the posterior mode (BFGS), the usual ensemble practice;
+walkers in a ball around the posterior mode (L-BFGS-B), the usual ensemble practice;
 ``"prior"``: spread over the prior). ``chains`` is the number of
 walkers (at least ``max(2 * dim + 2, 32)``, made even); ``warmup`` iterations
 are discarded.

@@ -11,7 +11,7 @@ Options: ``guide`` (``"mvn"`` = AutoMultivariateNormal (default) or ``"normal"``
 name), ``num_particles`` (1 ELBO draw per step, as numpyro's default: on ULX-4, 2
 took 2.5x the optimisation time for the same quantiles, within 0.03 sd, at 4 seeds),
 ``init_scale`` (0.1), ``chunk`` (steps per compiled call, 250), ``init`` (None: start
-at the posterior mode with the Laplace covariance, found by BFGS from the best of 256
+at the posterior mode with the Laplace covariance, found by L-BFGS-B from the best of 256
 prior draws; or ``{name: value}`` with ``init_scale``), ``reweight`` (True: Pareto-smoothed
 importance resampling, below).
 ``steps`` defaults to 2000. The ELBO of every step is kept.
