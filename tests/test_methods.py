@@ -278,6 +278,45 @@ def test_nested_sampling_pilot_and_main_share_one_depth_loop(problem, caplog):
     assert len(lowered) == 1
 
 
+def test_nested_sampling_precompiles_jaxns_boundary_programs(problem, caplog, monkeypatch):
+    """The programs jaxns calls between depth epochs are compiled by a worker thread
+    from the scheduled state's shapes; with the worker waited for, the run itself
+    compiles none of them again (a shape that differed would compile twice)."""
+    import logging
+
+    import jax
+
+    from jxspec_nb.inference.methods import nested
+
+    _, obs = problem
+    spec = model_with_priors(ToyModel(), {**PRIORS, "toyabs.nH": "Uniform(0, 2.5)"})
+    original = nested._precompile
+    futures = []
+
+    def precompile_and_wait(*args):
+        fut = original(*args)
+        futures.append(fut)
+        fut.result()  # raises what the worker raised (JXSPEC_NB_DEBUG_NS is set)
+        return fut
+
+    monkeypatch.setenv("JXSPEC_NB_DEBUG_NS", "1")
+    monkeypatch.setattr(nested, "_precompile", precompile_and_wait)
+    jax.config.update("jax_log_compiles", True)
+    try:
+        with caplog.at_level(logging.WARNING):
+            res = fit(spec, obs, method="ns", samples=500, seed=7, progress=False)
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    assert res.extra["directions"] == "gmm" and len(futures) == 1  # the pilot's; shared
+    for name in ("_run_depth", "_start_schedule_round", "_refresh_likelihood_order",
+                 "_continue_schedule_round", "_expected_evidence_scalars", "_to_result"):
+        compiled = [r for r in caplog.records
+                    if f"XLA compilation of jit({name})" in r.getMessage()]
+        assert len(compiled) == 1, name
+        assert compiled[0].threadName.startswith("jxspec-compile") or name in (
+            "_run_depth", "_start_schedule_round"), name
+
+
 def test_mle_finds_ulx4_global_minimum(shared_data):
     from jxspec_nb import datasets
 
