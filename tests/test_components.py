@@ -284,3 +284,29 @@ def test_grid_quadrature_subdivides_wide_bins():
     got = np.asarray(g.integrate(lambda e: np.exp(-e / 3.0) * e))
     ref = quad_bins(lambda e: np.exp(-e / 3.0) * e, g.e_lo, g.e_hi)
     np.testing.assert_allclose(got, ref, rtol=1e-7)
+
+
+def test_grid_tables_are_built_once_when_threads_trace_together():
+    """Programs are traced in worker threads beside the main thread; each asks the
+    grid for the same parameter-independent tables, which must be built once."""
+    import threading
+    import time
+
+    grid = Grid(np.linspace(0.5, 9.0, 50), np.linspace(0.6, 9.1, 50))
+    builds = []
+
+    def make():
+        builds.append(threading.current_thread().name)
+        time.sleep(0.2)  # a slow table: the other threads arrive while it is built
+        _ = grid.mid  # a build may ask the grid for another table (reentrant)
+        return np.arange(3)
+
+    out = []
+    threads = [threading.Thread(target=lambda: out.append(grid.cached("slow", make)))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(builds) == 1 and len(out) == 3
+    assert all(o is out[0] for o in out)

@@ -27,7 +27,7 @@ import numpy as np
 from .._jax import is_concrete, jax, jnp
 from ..errors import ModelError
 from ._engine import evaluate_parts, evaluate_total
-from .components._quadrature import MAX_REL_WIDTH, ORDER, Grid
+from .components._quadrature import _BUILD_LOCK, MAX_REL_WIDTH, ORDER, Grid
 from .components.convolution import band_grid, energy_flux_of
 from .expression import components_of, parse_expression, to_text
 from .registry import get_component
@@ -128,19 +128,21 @@ class SpectralModel:
         lo = np.ascontiguousarray(e_lo, dtype=np.float64).reshape(-1)
         hi = np.ascontiguousarray(e_hi, dtype=np.float64).reshape(-1)
         key = hashlib.blake2b(lo.tobytes() + b"|" + hi.tobytes(), digest_size=16).digest()
-        g = self._grids.get(key)
-        if g is None:
-            if lo.size and (np.any(lo <= 0) or np.any(hi <= lo)):
-                raise ModelError(
-                    "energy bins must satisfy 0 < e_lo < e_hi (drop bins that start at 0 keV)"
-                )
-            g = Grid(lo, hi, order=self.order, max_rel_width=self.max_rel_width)
-            self._grids[key] = g
-            while len(self._grids) > 8:
-                self._grids.popitem(last=False)
-        else:
-            self._grids.move_to_end(key)
-        return g
+        with _BUILD_LOCK:  # one Grid per edges when several threads trace the model
+            g = self._grids.get(key)
+            if g is None:
+                if lo.size and (np.any(lo <= 0) or np.any(hi <= lo)):
+                    raise ModelError(
+                        "energy bins must satisfy 0 < e_lo < e_hi (drop bins that start at "
+                        "0 keV)"
+                    )
+                g = Grid(lo, hi, order=self.order, max_rel_width=self.max_rel_width)
+                self._grids[key] = g
+                while len(self._grids) > 8:
+                    self._grids.popitem(last=False)
+            else:
+                self._grids.move_to_end(key)
+            return g
 
     # ----------------------------------------------------------- evaluation
     def _full(self, params: Mapping[str, Any]) -> dict[str, Any]:
