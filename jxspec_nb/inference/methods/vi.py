@@ -151,6 +151,16 @@ class _Lazy:
         return self._fns[name]
 
 
+class _Later:
+    """A compiled function still compiling in a worker thread: a call waits for it."""
+
+    def __init__(self, future: Any) -> None:
+        self.future = future
+
+    def __call__(self, *args: Any) -> Any:
+        return self.future.result()(*args)
+
+
 def _compile_step(problem: Problem, fns: Any, key: Any, data: Any, seed: Any,
                   init_params: Any, samples: int, named_optimizer: bool) -> Any:
     """A function returning the compiled (init, step, draw) functions: at once when
@@ -172,8 +182,10 @@ def _compile_step(problem: Problem, fns: Any, key: Any, data: Any, seed: Any,
     def compile_all(init_fn: Any, step_fn: Any, draw_fn: Any) -> tuple[Any, Any, Any]:
         init_c = init_fn.lower(seed, data, init_params).compile()
         abstract = jax.eval_shape(init_fn, seed, data, init_params)
-        return (init_c, step_fn.lower(abstract, data).compile(),
-                draw_fn.lower(seed, abstract, keys).compile())
+        step_c = step_fn.lower(abstract, data).compile()
+        # the draws are needed only after the optimisation: they compile meanwhile
+        draw = background(lambda: draw_fn.lower(seed, abstract, keys).compile())
+        return init_c, step_c, _Later(draw)
 
     def build() -> tuple[Any, Any, Any]:
         from .. import _exported
@@ -257,12 +269,14 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
                                 isinstance(optimizer, str))
         with timer("laplace"):
             u0, cov = posterior_mode(problem, data, seed)
+        # numpy arrays: the compiled init takes them as they are (jnp.asarray would
+        # compile a program of its own, ~0.5 s while the SVI step compiles beside it)
         if mean_field:
-            init_params = {"u_auto_loc": jnp.asarray(u0),
-                           "u_auto_scale": jnp.asarray(np.sqrt(np.diag(cov)))}
+            init_params = {"u_auto_loc": np.asarray(u0, dtype=np.float64),
+                           "u_auto_scale": np.sqrt(np.diag(cov))}
         else:
-            init_params = {"auto_loc": jnp.asarray(u0),
-                           "auto_scale_tril": jnp.asarray(np.linalg.cholesky(cov))}
+            init_params = {"auto_loc": np.asarray(u0, dtype=np.float64),
+                           "auto_scale_tril": np.linalg.cholesky(cov)}
     else:
         pending = _compile_step(problem, fns, key, data, seed_arr, None, n_draws,
                                 isinstance(optimizer, str))
