@@ -152,6 +152,11 @@ class Grid:
 
         return self.cached("nodes", make)
 
+    def log_nodes(self) -> Any:
+        """ln of the quadrature nodes (a constant on a concrete grid: a power of E is
+        then one exponential per node, not XLA's logarithm and exponential)."""
+        return self.cached("log_nodes", lambda: self.xp.log(self.nodes()[0]))
+
     def node_energies(self) -> Any:
         return self.nodes()[0]
 

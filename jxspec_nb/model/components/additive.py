@@ -82,19 +82,6 @@ def _pl_integral_edges(grid: Any, gamma: Any) -> Any:
     return jnp.where(small, taylor, (v_hi - v_lo) * inv_a)
 
 
-def _pl_integral(lo: Any, hi: Any, gamma: Any) -> Any:
-    """Integral of E^-gamma from lo to hi (arrays, lo <= hi, lo > 0)."""
-    a = 1.0 - gamma
-    llo, lhi = jnp.log(lo), jnp.log(hi)
-    d = lhi - llo
-    v_lo = jnp.exp(a * llo)
-    small = jnp.abs(a) < 1e-4
-    a_safe = jnp.where(small, 1.0, a)
-    ad = a * d
-    taylor = v_lo * d * (1.0 + ad / 2.0 + ad * ad / 6.0 + ad * ad * ad / 24.0)
-    return jnp.where(small, taylor, v_lo * jnp.expm1(a_safe * d) / a_safe)
-
-
 def _spec(name: str, params: list[ParamSpec], evaluate, description: str, lines=None) -> None:
     _add(ComponentSpec(name, "additive", tuple(params), evaluate=evaluate, lines=lines,
                        description=description))
@@ -118,39 +105,53 @@ def zpowerlw(grid: Any, p: dict[str, Any]) -> Any:
     return p["norm"] * (1.0 + p["Redshift"]) ** (-g) * _pl_integral_edges(grid, g)
 
 
+def _pl_integral_log(llo: Any, lhi: Any, gamma: Any) -> Any:
+    """Integral of E^-gamma from e^llo to e^lhi (llo <= lhi), from the logarithms."""
+    a = 1.0 - gamma
+    d = lhi - llo
+    v_lo = jnp.exp(a * llo)
+    small = jnp.abs(a) < 1e-4
+    a_safe = jnp.where(small, 1.0, a)
+    ad = a * d
+    taylor = v_lo * d * (1.0 + ad / 2.0 + ad * ad / 6.0 + ad * ad * ad / 24.0)
+    return jnp.where(small, taylor, v_lo * jnp.expm1(a_safe * d) / a_safe)
+
+
 def bknpower(grid: Any, p: dict[str, Any]) -> Any:
     eb, g1, g2 = p["BreakE"], p["PhoIndx1"], p["PhoIndx2"]
-    lo, hi = jnp.asarray(grid.e_lo), jnp.asarray(grid.e_hi)
-    below = _pl_integral(jnp.minimum(lo, eb), jnp.minimum(hi, eb), g1)
-    above = _pl_integral(jnp.maximum(lo, eb), jnp.maximum(hi, eb), g2)
-    return p["norm"] * (below + eb ** (g2 - g1) * above)
+    # ln min(E, Eb) = min(ln E, ln Eb): the edges' logarithms are constants of the grid
+    if grid.concrete:
+        log_lo, log_hi = grid.const("log_lo_hi", lambda xp: (np.log(grid.e_lo),
+                                                            np.log(grid.e_hi)))
+    else:
+        log_lo, log_hi = jnp.log(grid.e_lo), jnp.log(grid.e_hi)
+    leb = jnp.log(eb)
+    below = _pl_integral_log(jnp.minimum(log_lo, leb), jnp.minimum(log_hi, leb), g1)
+    above = _pl_integral_log(jnp.maximum(log_lo, leb), jnp.maximum(log_hi, leb), g2)
+    return p["norm"] * (below + jnp.exp((g2 - g1) * leb) * above)
 
 
 def cutoffpl(grid: Any, p: dict[str, Any]) -> Any:
     g, ec = p["PhoIndex"], p["HighECut"]
-    return p["norm"] * grid.integrate(lambda e: e ** (-g) * jnp.exp(-e / ec))
+    nodes, _ = grid.nodes()
+    # E^-g exp(-E/Ec) as one exponential per node
+    return p["norm"] * grid.integrate(jnp.exp(-g * grid.log_nodes() - nodes * (1.0 / ec)))
 
 
 def logpar(grid: Any, p: dict[str, Any]) -> Any:
     a, b, ep = p["alpha"], p["beta"], p["pivotE"]
-
-    def f(e: Any) -> Any:
-        lx = jnp.log10(e / ep)
-        return jnp.exp(-(a + b * lx) * lx * math.log(10.0))
-
-    return p["norm"] * grid.integrate(f)
+    lx = (grid.log_nodes() - jnp.log(ep)) * (1.0 / math.log(10.0))  # log10(E / pivotE)
+    return p["norm"] * grid.integrate(jnp.exp(-(a + b * lx) * lx * math.log(10.0)))
 
 
 def grbm(grid: Any, p: dict[str, Any]) -> Any:
     a, b, t = p["alpha"], p["beta"], p["tem"]
     eb = (a - b) * t
-
-    def f(e: Any) -> Any:
-        low = (e / 100.0) ** a * jnp.exp(-e / t)
-        high = (eb / 100.0) ** (a - b) * jnp.exp(b - a) * (e / 100.0) ** b
-        return jnp.where(e < eb, low, high)
-
-    return p["norm"] * grid.integrate(f)
+    nodes, _ = grid.nodes()
+    l100 = grid.log_nodes() - math.log(100.0)  # ln(E / 100 keV)
+    low = jnp.exp(a * l100 - nodes * (1.0 / t))
+    high = jnp.exp((a - b) * (jnp.log(eb) - math.log(100.0)) + (b - a) + b * l100)
+    return p["norm"] * grid.integrate(jnp.where(nodes < eb, low, high))
 
 
 def constadd(grid: Any, p: dict[str, Any]) -> Any:
