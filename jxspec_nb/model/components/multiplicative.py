@@ -333,7 +333,8 @@ def _absorber(model: str, *, redshift: bool):
             # a fixed redshift (the usual case: known from the optical) only moves the
             # edges: the same tables, built on the rest-frame edges
             zf = 1.0 + float(np.asarray(p["Redshift"])) if redshift else 1.0
-            r = grid.cached(("absorption_terms", model, zf),
+            key = ("absorption_terms", model) + ((zf,) if redshift else ())
+            r = grid.cached(key,
                             lambda: absorption_terms(model, grid.e_lo * zf, grid.e_hi * zf))
             nh = p["nH"]
             out = _log_terms(r.coef, r.bounds, nh, jnp)
