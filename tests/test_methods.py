@@ -256,22 +256,29 @@ def test_nested_sampling_evidence(problem, reference, mle):
     assert res.log_evidence == pytest.approx(log_z, abs=3 * res.log_evidence_err + 0.3)
 
 
-def test_nested_sampling_pilot_and_main_share_one_depth_loop(problem, caplog):
-    """The isotropic pilot and the fitted-direction main run trace jaxns' depth loop
-    once between them (each trace is a compile of ~7 s on ULX-4)."""
+def _ns_logging_compiles(spec, obs, caplog, seed):
+    """A short nested-sampling fit with JAX's compile log captured in ``caplog``."""
     import logging
 
     import jax
 
-    _, obs = problem
-    # priors of their own: a new problem, so nothing is compiled for it yet
-    spec = model_with_priors(ToyModel(), {**PRIORS, "toyabs.nH": "Uniform(0, 3)"})
     jax.config.update("jax_log_compiles", True)
     try:
         with caplog.at_level(logging.WARNING):
-            res = fit(spec, obs, method="ns", samples=500, seed=6, progress=False)
+            return fit(spec, obs, method="ns", samples=500, seed=seed, progress=False)
     finally:
         jax.config.update("jax_log_compiles", False)
+
+
+def test_nested_sampling_pilot_and_main_share_one_depth_loop(problem, caplog):
+    """The isotropic pilot and the fitted-direction main run trace jaxns' depth loop
+    once between them (each trace is a compile of ~7 s on ULX-4)."""
+
+
+    _, obs = problem
+    # priors of their own: a new problem, so nothing is compiled for it yet
+    spec = model_with_priors(ToyModel(), {**PRIORS, "toyabs.nH": "Uniform(0, 3)"})
+    res = _ns_logging_compiles(spec, obs, caplog, seed=6)
     lowered = [r for r in caplog.records
                if "MLIR module conversion jit(_run_depth)" in r.getMessage()]
     assert res.extra["directions"] == "gmm"
@@ -282,9 +289,7 @@ def test_nested_sampling_precompiles_jaxns_boundary_programs(problem, caplog, mo
     """The programs jaxns calls between depth epochs are compiled by a worker thread
     from the scheduled state's shapes; with the worker waited for, the run itself
     compiles none of them again (a shape that differed would compile twice)."""
-    import logging
 
-    import jax
 
     from jxspec_nb.inference.methods import nested
 
@@ -301,12 +306,7 @@ def test_nested_sampling_precompiles_jaxns_boundary_programs(problem, caplog, mo
 
     monkeypatch.setenv("JXSPEC_NB_DEBUG_NS", "1")
     monkeypatch.setattr(nested, "_precompile", precompile_and_wait)
-    jax.config.update("jax_log_compiles", True)
-    try:
-        with caplog.at_level(logging.WARNING):
-            res = fit(spec, obs, method="ns", samples=500, seed=7, progress=False)
-    finally:
-        jax.config.update("jax_log_compiles", False)
+    res = _ns_logging_compiles(spec, obs, caplog, seed=7)
     assert res.extra["directions"] == "gmm" and len(futures) == 1  # the pilot's; shared
     for name in ("_run_depth", "_start_schedule_round", "_refresh_likelihood_order",
                  "_continue_schedule_round", "_expected_evidence_scalars", "_to_result"):
