@@ -17,9 +17,11 @@ Each factor M(E) is averaged over the bin with the grid's Gauss-Legendre nodes
   the bin edges (:func:`_running_average`; ~1e-8 relative, edges included).
 - constant: factor
 - expabs: exp(-LowECut / E)
-- highecut: 1 below cutoffE, exp((cutoffE - E) / foldE) above
+- highecut: 1 below cutoffE, exp((cutoffE - E) / foldE) above (bin averages exact: the
+  bin holding cutoffE is split there and the exponential integrated analytically)
 - gabs: exp(-(Strength / (sqrt(2 pi) Sigma)) exp(-(E - LineE)^2 / (2 Sigma^2)))
 - zedge: 1 below the observed edge edgeE/(1+z), exp(-MaxTau (E(1+z)/edgeE)^-3) above
+  (the bin holding the edge is split there; Gauss-Legendre nodes above it)
 - cabs: exp(-nH 1e22 sigma_KN(E)), sigma_KN the Klein-Nishina total cross section
   (Thomson at low energy); no energy redistribution (scattering out of the beam)
 
@@ -410,9 +412,19 @@ def expabs(grid: Any, p: dict[str, Any]) -> Any:
     return grid.average(lambda e: jnp.exp(-p["LowECut"] / e))
 
 
+def _split_at(grid: Any, e_jump: Any) -> tuple[Any, Any, Any]:
+    """Each bin's edges and ``a``, the jump energy clipped into the bin: a factor that
+    is 1 below ``e_jump`` is averaged as (a - lo) plus the integral from a to hi."""
+    lo, hi = jnp.asarray(grid.e_lo), jnp.asarray(grid.e_hi)
+    return lo, hi, jnp.clip(e_jump, lo, hi)
+
+
 def highecut(grid: Any, p: dict[str, Any]) -> Any:
     ec, ef = p["cutoffE"], p["foldE"]
-    return grid.average(lambda e: jnp.where(e < ec, 1.0, jnp.exp((ec - jnp.maximum(e, ec)) / ef)))
+    # exact: int_a^hi exp((ec - E) / ef) dE = ef e^((ec - a)/ef) (1 - e^(-(hi - a)/ef))
+    lo, hi, a = _split_at(grid, ec)
+    above = ef * jnp.exp((ec - a) / ef) * -jnp.expm1(-(hi - a) / ef)
+    return ((a - lo) + above) / (hi - lo)
 
 
 def gabs(grid: Any, p: dict[str, Any]) -> Any:
@@ -428,12 +440,17 @@ def gabs(grid: Any, p: dict[str, Any]) -> Any:
 
 def zedge(grid: Any, p: dict[str, Any]) -> Any:
     ec, tau, zf = p["edgeE"], p["MaxTau"], 1.0 + p["Redshift"]
-
-    def f(e: Any) -> Any:
-        x = jnp.maximum(e * zf / ec, 1.0)
-        return jnp.where(e * zf < ec, 1.0, jnp.exp(-tau * x ** (-3.0)))
-
-    return grid.average(f)
+    e_edge = ec / zf  # observed
+    # the bin split at the edge: 1 below it, Gauss-Legendre nodes on the smooth part above
+    lo, hi, a = _split_at(grid, e_edge)
+    x, w = _leggauss(grid.order)
+    k = grid.n_sub  # the grid's sub-intervals, as for any smooth factor
+    t = ((np.arange(k)[:, None] + 0.5 * (x + 1.0)) / k).reshape(-1)
+    wt = np.broadcast_to(0.5 * w / k, (k, x.size)).reshape(-1)
+    nodes = a[None, :] + (hi - a)[None, :] * t[:, None]
+    r = e_edge / nodes  # (E_edge / E) <= 1
+    above = (hi - a) * jnp.sum(wt[:, None] * jnp.exp(-tau * r * r * r), axis=0)
+    return ((a - lo) + above) / (hi - lo)
 
 
 def klein_nishina(energy: Any, xp: Any = jnp) -> Any:
