@@ -140,17 +140,27 @@ class Grid:
 
         def make() -> tuple[Any, Any]:
             xp = self.xp
-            x, w = np.polynomial.legendre.leggauss(self.order)
-            k = self.n_sub
-            # sub-interval j of k: [j/k, (j+1)/k] in units of the bin
-            t = ((np.arange(k)[:, None] + 0.5 * (x[None, :] + 1.0)) / k).reshape(-1)
-            wt = (np.broadcast_to(0.5 * w[None, :] / k, (k, self.order))).reshape(-1)
+            t, wt = self.unit_rule()
             width = (self.e_hi - self.e_lo)[None, :]
             nodes = self.e_lo[None, :] + width * xp.asarray(t)[:, None]
             weights = width * xp.asarray(wt)[:, None]
             return nodes, weights
 
         return self.cached("nodes", make)
+
+    def unit_rule(self) -> tuple[np.ndarray, np.ndarray]:
+        """The grid's rule on [0, 1]: node positions and weights (numpy), ``n_sub``
+        equal sub-intervals of ``order`` Gauss-Legendre nodes each."""
+
+        def make() -> tuple[np.ndarray, np.ndarray]:
+            x, w = np.polynomial.legendre.leggauss(self.order)
+            k = self.n_sub
+            # sub-interval j of k: [j/k, (j+1)/k] in units of the bin
+            t = ((np.arange(k)[:, None] + 0.5 * (x[None, :] + 1.0)) / k).reshape(-1)
+            wt = (np.broadcast_to(0.5 * w[None, :] / k, (k, self.order))).reshape(-1)
+            return t, wt
+
+        return self.cached("unit_rule", make)
 
     def log_nodes(self) -> Any:
         """ln of the quadrature nodes (a constant on a concrete grid: a power of E is

@@ -46,6 +46,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -120,11 +121,7 @@ def _pl_integral_log(llo: Any, lhi: Any, gamma: Any) -> Any:
 def bknpower(grid: Any, p: dict[str, Any]) -> Any:
     eb, g1, g2 = p["BreakE"], p["PhoIndx1"], p["PhoIndx2"]
     # ln min(E, Eb) = min(ln E, ln Eb): the edges' logarithms are constants of the grid
-    if grid.concrete:
-        log_lo, log_hi = grid.const("log_lo_hi", lambda xp: (np.log(grid.e_lo),
-                                                            np.log(grid.e_hi)))
-    else:
-        log_lo, log_hi = jnp.log(grid.e_lo), jnp.log(grid.e_hi)
+    log_lo, log_hi = grid.at_edges(np.log if grid.concrete else jnp.log)
     leb = jnp.log(eb)
     below = _pl_integral_log(jnp.minimum(log_lo, leb), jnp.minimum(log_hi, leb), g1)
     above = _pl_integral_log(jnp.maximum(log_lo, leb), jnp.maximum(log_hi, leb), g2)
@@ -238,23 +235,22 @@ def _bose_integral(a: Any, xp: Any = jnp) -> Any:
 # took 40 powers and 24 exponentials: a ULX-4 value and gradient of
 # tbabs*(powerlaw + diskbb) cost 2.4 ms; with the table it costs what bbodyrad does.
 _T0, _T1, _DT = -16.0, 6.6, 0.005
-_TABLE: list[tuple[np.ndarray, float]] = []
 
 
+@functools.cache
 def _diskbb_table() -> tuple[np.ndarray, float]:
-    if not _TABLE:
-        t = np.linspace(_T0, _T1, int(round((_T1 - _T0) / _DT)) + 1)
-        a = np.exp(t)
-        i_a = _bose_integral(a, np)
-        g = -2.0 / 3.0 * t + np.log(i_a)
-        with np.errstate(over="ignore"):  # expm1 overflows far in the Wien tail: slope -a
-            dg = -2.0 / 3.0 - a ** (8.0 / 3.0) / (np.expm1(a) * i_a)
-        m = dg * _DT  # slopes per grid step
-        g0, g1, m0, m1 = g[:-1], g[1:], m[:-1], m[1:]
-        # each segment's cubic in u = (t - t_k) / h: c0 + u (c1 + u (c2 + u c3))
-        coef = np.stack([g0, m0, 3 * (g1 - g0) - 2 * m0 - m1, 2 * (g0 - g1) + m0 + m1], -1)
-        _TABLE.append((coef, m[-1] / _DT))
-    return _TABLE[0]
+    """Segment cubics of g(t) (rows: c0..c3) and the slope beyond the top (built once)."""
+    t = np.linspace(_T0, _T1, int(round((_T1 - _T0) / _DT)) + 1)
+    a = np.exp(t)
+    i_a = _bose_integral(a, np)
+    g = -2.0 / 3.0 * t + np.log(i_a)
+    with np.errstate(over="ignore"):  # expm1 overflows far in the Wien tail: slope -a
+        dg = -2.0 / 3.0 - a ** (8.0 / 3.0) / (np.expm1(a) * i_a)
+    m = dg * _DT  # slopes per grid step
+    g0, g1, m0, m1 = g[:-1], g[1:], m[:-1], m[1:]
+    # each segment's cubic in u = (t - t_k) / h: c0 + u (c1 + u (c2 + u c3))
+    coef = np.stack([g0, m0, 3 * (g1 - g0) - 2 * m0 - m1, 2 * (g0 - g1) + m0 + m1], -1)
+    return coef, m[-1] / _DT
 
 
 def _diskbb_shape(a: Any) -> Any:

@@ -443,10 +443,7 @@ def zedge(grid: Any, p: dict[str, Any]) -> Any:
     e_edge = ec / zf  # observed
     # the bin split at the edge: 1 below it, Gauss-Legendre nodes on the smooth part above
     lo, hi, a = _split_at(grid, e_edge)
-    x, w = _leggauss(grid.order)
-    k = grid.n_sub  # the grid's sub-intervals, as for any smooth factor
-    t = ((np.arange(k)[:, None] + 0.5 * (x + 1.0)) / k).reshape(-1)
-    wt = np.broadcast_to(0.5 * w / k, (k, x.size)).reshape(-1)
+    t, wt = grid.unit_rule()  # the grid's rule, on [a, hi] instead of the whole bin
     nodes = a[None, :] + (hi - a)[None, :] * t[:, None]
     r = e_edge / nodes  # (E_edge / E) <= 1
     above = (hi - a) * jnp.sum(wt[:, None] * jnp.exp(-tau * r * r * r), axis=0)
