@@ -133,7 +133,7 @@ def _precompile(sampler: Any, fresh: Any, depth: Any) -> Any:
     then a worker thread compiles the boundary programs while the loop runs on one
     core. Their arguments have the shapes of the scheduled state, which jaxns keeps
     stable across epochs; ``eval_shape`` of the planner gives them. Measured on
-    ULX-4 (2 cores, cold caches): the fit 42.3 -> 39.7 s. A boundary program not
+    ULX-4 (2 cores, cold caches): the fit 42.3 -> 40.5 s. A boundary program not
     ready in time is compiled by the main thread as before; if jaxns' internals
     differ from what is expected here, nothing is precompiled (``JXSPEC_NB_DEBUG_NS``
     set: the error is raised). Returns the worker's future (None when nothing was
