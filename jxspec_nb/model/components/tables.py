@@ -60,12 +60,13 @@ def absorption_table(model: str, abund: str | None = None) -> tuple[np.ndarray, 
 
 def _interp_loglog(log_e: Any, table: tuple[Any, Any], xp: Any) -> Any:
     x, y = table
-    inside = xp.interp(log_e, x, y)
     lo_slope = (y[1] - y[0]) / (x[1] - x[0])
     hi_slope = (y[-1] - y[-2]) / (x[-1] - x[-2])
-    below = y[0] + lo_slope * (log_e - x[0])
-    above = y[-1] + hi_slope * (log_e - x[-1])
-    return xp.exp(xp.where(log_e < x[0], below, xp.where(log_e > x[-1], above, inside)))
+    # interp holds the end values outside the table: add the end segments' slopes there
+    out = xp.interp(log_e, x, y)
+    out = out + lo_slope * xp.minimum(log_e - x[0], 0.0)
+    out = out + hi_slope * xp.maximum(log_e - x[-1], 0.0)
+    return xp.exp(out)
 
 
 def cross_section(model: str, energy: Any, abund: str | None = None, xp: Any = np) -> Any:
