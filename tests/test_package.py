@@ -102,6 +102,31 @@ def test_cpu_compiler_flags(env, width, reduction):
         assert passes == []
 
 
+@pytest.mark.parametrize("env,expected", [
+    ({}, "auto"),  # added where jaxlib is a version known to take the option
+    ({"JXSPEC_NB_XLA_TUNING": "off"}, None),
+    ({"XLA_FLAGS": "--xla_cpu_use_fusion_emitters=true"}, "true"),  # the user's choice
+])
+def test_fusion_emitter_flag_only_where_known(env, expected):
+    """XLA stops the process on an option it does not know: the emitter option is
+    added only for the jaxlib versions checked, and the process then runs."""
+    import os
+
+    from jxspec_nb._jax import _FUSION_EMITTER_FLAG_VERSIONS, _jaxlib_version
+
+    code = ("import os, jxspec_nb._jax as j; print(float(j.jnp.ones(3).sum())); "
+            "print(os.environ.get('XLA_FLAGS', ''))")
+    full = {k: v for k, v in os.environ.items() if k not in ("JXSPEC_NB_XLA_TUNING", "XLA_FLAGS")}
+    full |= {"JAX_PLATFORMS": "cpu"} | env
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=full).stdout.splitlines()
+    assert out[-2] == "3.0"
+    got = [f.split("=")[1] for f in out[-1].split() if "use_fusion_emitters" in f]
+    if expected == "auto":
+        expected = "false" if _jaxlib_version() in _FUSION_EMITTER_FLAG_VERSIONS else None
+    assert got == ([] if expected is None else [expected])
+
+
 def test_unsplit_sums_keep_their_precision():
     """The CPU compiler runs without its tree-reduction pass here (jxspec_nb._jax):
     sums of float32 and float64 values must stay as accurate as numpy's."""
