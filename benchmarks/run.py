@@ -120,6 +120,10 @@ def main() -> None:
     parser.add_argument("--seeds", default="0",
                         help="comma-separated NUTS seeds for problem (a); the first is the "
                              "main row, medians over all are reported too")
+    parser.add_argument("--method-seeds", default="0",
+                        help="comma-separated seeds for problem (c)'s AIES and VI (not NS: "
+                             "jaxspec's takes 3 minutes); the first is the main row, "
+                             "medians over all are reported too")
     args = parser.parse_args()
     only = set(args.only.split(","))
     seeds = [int(x) for x in args.seeds.split(",")]
@@ -180,6 +184,12 @@ def main() -> None:
                 wenv = {"JXSPEC_NB_CACHE": str(warm)}
                 ours(f"{m}_jxspec_warm_prime", "jxspec_side/methods.py", "--method", m, env=wenv)
                 ours(f"{m}_jxspec_warm", "jxspec_side/methods.py", "--method", m, env=wenv)
+        for seed in [int(x) for x in args.method_seeds.split(",")][1:]:
+            for m in [m for m in args.methods.split(",") if m in ("aies", "vi")]:
+                theirs(f"{m}_jaxspec_s{seed}", "jaxspec_side/methods.py", "--method", m,
+                       "--seed", str(seed))
+                ours(f"{m}_jxspec_s{seed}", "jxspec_side/methods.py", "--method", m,
+                     "--seed", str(seed), env=cold_env())
     if "notebook" in only:
         res["notebook_jaxspec"] = run_one("notebook_jaxspec", OURS_PY, "notebook_time.py",
                                           out_dir / "notebook_jaxspec.json", "--side",
