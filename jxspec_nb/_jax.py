@@ -31,9 +31,11 @@ backends (measured on ULX-4, 2-core Xeon with AVX-512; ``benchmarks/RESULTS.md``
   an option XLA does not know stops the process, so other versions go without it
   until checked) and no accelerator plugin, XLA's older LLVM emitters for fused
   loops instead of its MLIR fusion emitters (``--xla_cpu_use_fusion_emitters=false``):
-  programs compile in about 30-40 % less time and run as fast (NUTS step 1.28 -> 0.89 s to compile,
-  32 -> 30 microseconds a leapfrog step; the NUTS fit of a new problem 5.2 -> 4.3 s;
-  exp, log, expm1, erfc, lgamma unchanged to the last bit on 42 000 arguments).
+  programs compile in about 30-40 % less time and run as fast (NUTS step 1.28 -> 0.89
+  s to compile, 32 -> 30 microseconds a leapfrog step; the NUTS fit of a new problem
+  5.2 -> 4.3 s; exp, log, expm1, erfc, lgamma unchanged to the last bit on 42 000
+  arguments). jaxns' depth loop is the exception (6.3 -> 8.8 s, while jaxns' other
+  programs compile in half the time).
 
 Sums then round in a different order (relative changes ~1e-8 in a log-likelihood).
 ``JXSPEC_NB_XLA_TUNING=off`` adds none; ``JXSPEC_NB_VECTOR_WIDTH=256`` keeps

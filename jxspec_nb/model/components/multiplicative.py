@@ -11,10 +11,11 @@ Each factor M(E) is averaged over the bin with the grid's Gauss-Legendre nodes
   (:func:`absorption_terms`); bins where that is not accurate enough fall back on
   a 3-node rule in cross-section space that resolves absorption edges inside a
   bin, or, for a resonance or an edge too sharp for it, on a longer Gauss rule in
-  cross-section space built from pieces between the table's energies. A fixed redshift is the same computation on the rest-frame
-  edges. On a traced grid (a gain or shift fit) or with a free redshift, the
-  running integral of exp(-nH SIGMA) over the table's energies, differenced at
-  the bin edges (:func:`_running_average`; ~1e-8 relative, edges included).
+  cross-section space built from pieces between the table's energies. A fixed
+  redshift is the same computation on the rest-frame edges. On a traced grid (a
+  gain or shift fit) or with a free redshift, the running integral of
+  exp(-nH SIGMA) over the table's energies, differenced at the bin edges
+  (:func:`_running_average`; ~1e-8 relative, edges included).
 - constant: factor
 - expabs: exp(-LowECut / E)
 - highecut: 1 below cutoffE, exp((cutoffE - E) / foldE) above (bin averages exact: the
