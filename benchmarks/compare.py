@@ -70,6 +70,12 @@ def _median(xs: list[float]) -> float:
     return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
 
 
+def _spread(theirs: list[float], ours: list[float]) -> str:
+    """'; per seed a - b' over the seeds' ratios theirs / ours (nothing when none)."""
+    ratios = sorted(a / b for a, b in zip(theirs, ours, strict=True) if a == a and b == b)
+    return f"; per seed {ratios[0]:.2f}x - {ratios[-1]:.2f}x" if ratios else ""
+
+
 def _ratio(a: float, b: float) -> str:
     return "n/a" if (a != a or b != b or b == 0) else f"{a / b:.2f}x"
 
@@ -132,10 +138,8 @@ def report(res: dict[str, Any]) -> str:
         j_t = per_seed("nuts_jaxspec")
         for label, tag in (("cold", "nuts_jxspec"), ("warm", "nuts_jxspec_warm")):
             o_t = per_seed(tag)
-            ratios = sorted(a / b for a, b in zip(j_t, o_t, strict=True) if a == a and b == b)
-            spread = (f"; per seed {ratios[0]:.2f}x - {ratios[-1]:.2f}x" if ratios else "")
             row("(a)", f"launch to printed summary, {label}, median of {len(o_t)} seeds"
-                f"{spread}", _median(j_t), _median(o_t), target=">= 10x")
+                f"{_spread(j_t, o_t)}", _median(j_t), _median(o_t), target=">= 10x")
         row("(a)", f"mean leapfrog steps / iteration, median of {len(j_t)} seeds",
             _median([_g(res.get(t, {}), "mean_steps_per_iter") for t in
                      ["nuts_jaxspec"] + [f"nuts_jaxspec_s{s}" for s in seeds]]),
@@ -173,10 +177,8 @@ def report(res: dict[str, Any]) -> str:
                                              for s in seeds]
             o_t = [_g(o, "to_summary_s")] + [_g(res.get(f"{m}_jxspec_s{s}", {}), "to_summary_s")
                                              for s in seeds]
-            ratios = sorted(a / b for a, b in zip(j_t, o_t, strict=True) if a == a and b == b)
-            spread = (f"; per seed {ratios[0]:.2f}x - {ratios[-1]:.2f}x" if ratios else "")
             row(f"(c) {m.upper()}", f"launch to printed summary, cold, median of {len(o_t)} "
-                f"seeds{spread}", _median(j_t), _median(o_t), target=">= 5x")
+                f"seeds{_spread(j_t, o_t)}", _median(j_t), _median(o_t), target=">= 5x")
         row(f"(c) {m.upper()}", "whole process to exit (cold)", _g(j, "wall_s"), _g(o, "wall_s"))
         row(f"(c) {m.upper()}", "fit call", _g(j, "phases", "fit"), _g(o, "phases", "fit"))
     o = res.get("mle_jxspec", {})

@@ -118,12 +118,13 @@ _FUSION_EMITTER_FLAG_VERSIONS = {(0, 6), (0, 7), (0, 8), (0, 9), (0, 10)}
 
 
 def _jaxlib_version() -> tuple[int, int] | None:
-    from importlib import metadata
+    """(major, minor) of the jaxlib that ``import jax`` loaded."""
+    import jaxlib
 
     try:
-        major, minor = metadata.version("jaxlib").split(".")[:2]
+        major, minor = str(jaxlib.__version__).split(".")[:2]
         return int(major), int(minor)
-    except (metadata.PackageNotFoundError, ValueError):
+    except (AttributeError, ValueError):
         return None
 
 
