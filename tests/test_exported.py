@@ -1,5 +1,5 @@
 """Lowered NUTS programs kept across processes (jax.export): the second process does not
-trace numpyro's NUTS or the log density, and samples exactly what the first did."""
+trace the sampler or the log density, and samples exactly what the first did."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from pathlib import Path
 from jxspec_nb import datasets
 from jxspec_nb.inference import fit, model_with_priors, trace_counts
 obs = datasets.load("ngc7793_ulx4", band=(0.5, 10), bkg=None)
-opts = (dict(chains=2, warmup=80, samples=60, chunk=40) if sys.argv[3] == "nuts"
-        else dict(steps=300, samples=100))
+opts = (dict(chains=2, warmup=80, samples=60, chunk=40, kernel=sys.argv[4])
+        if sys.argv[3] == "nuts" else dict(steps=300, samples=100))
 res = fit(model_with_priors(sys.argv[1]), obs, method=sys.argv[3], seed=3, progress=False,
           **opts)
 stored = sorted(p.name.split(".", 1)[1] for p in Path(sys.argv[2]).rglob("*.jxexport"))
@@ -37,20 +37,25 @@ print(json.dumps({"counts": trace_counts(), "stored": stored,
 """
 
 
-def _run(cache, method="nuts", spec=SPEC):
+def _run(cache, method="nuts", spec=SPEC, kernel="native"):
     env_code = f"import os; os.environ['JXSPEC_NB_CACHE'] = {str(cache)!r}\n"
-    out = subprocess.run([sys.executable, "-c", env_code + SCRIPT, spec, str(cache), method],
+    out = subprocess.run([sys.executable, "-c", env_code + SCRIPT, spec, str(cache), method,
+                          kernel],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_second_process_reads_the_programs_back_and_samples_the_same(tmp_path):
+@pytest.mark.parametrize("kernel", ["native", "numpyro"])
+def test_second_process_reads_the_programs_back_and_samples_the_same(tmp_path, kernel):
+    """The native kernel stores one program (its initial state comes from the host),
+    numpyro's two."""
     cache = tmp_path / "cache"
-    first = _run(cache)
+    first = _run(cache, kernel=kernel)
     assert first["counts"].get("log_density", 0) >= 1  # traced here
-    assert first["stored"] == ["init.jxexport", "pointwise.jxexport", "step.jxexport"]
-    second = _run(cache)
+    assert first["stored"] == (["init.jxexport"] if kernel == "numpyro" else []) + [
+        "pointwise.jxexport", "step.jxexport"]
+    second = _run(cache, kernel=kernel)
     assert second["counts"].get("log_density", 0) == 0  # read back: nothing traced
     assert second["counts"].get("pointwise", 0) == 0
     assert not second["numpyro_imported"]  # numpyro's kernels are not even built
@@ -58,7 +63,7 @@ def test_second_process_reads_the_programs_back_and_samples_the_same(tmp_path):
     # damaged files are dropped and traced afresh, with the same draws
     for path in cache.rglob("*.jxexport"):
         path.write_bytes(b"not a program")
-    third = _run(cache)
+    third = _run(cache, kernel=kernel)
     assert third["counts"].get("log_density", 0) >= 1
     assert np.array_equal(third["nH"], first["nH"])
     assert all(p.stat().st_size > 1000 for p in cache.rglob("*.jxexport"))

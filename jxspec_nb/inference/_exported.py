@@ -2,7 +2,7 @@
 
 JAX's persistent compilation cache (:func:`~.compile.enable_persistent_cache`)
 spares a new process XLA's compile, but not the Python work before it: tracing
-numpyro's NUTS around the log density and lowering it to StableHLO, about 1 s on
+the NUTS sampler around the log density and lowering it to StableHLO, about 1 s on
 ULX-4, a fifth of a warm fit. This module keeps the lowered programs themselves,
 serialised by ``jax.export`` (StableHLO bytecode and the call signature in a
 flatbuffer: no pickle), in ``<compilation cache>/exported/``. A later process

@@ -1,0 +1,123 @@
+"""jxspec_nb's own NUTS transition (``methods._nuts_kernel``) against known answers and
+against numpyro's kernel."""
+
+import numpy as np
+import pytest
+
+from jxspec_nb._jax import jax, jnp
+from jxspec_nb.errors import FitError
+from jxspec_nb.inference import fit
+from jxspec_nb.inference.methods._nuts_kernel import (
+    adaptation_schedule,
+    initial_state,
+    make_iteration,
+)
+
+
+def _gaussian(dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A correlated Gaussian with scales spread over two decades."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(dim, dim))
+    scale = np.logspace(-2, 0, dim)
+    cov = (a @ a.T + dim * np.eye(dim)) * np.outer(scale, scale)
+    return rng.normal(size=dim), cov
+
+
+def _run(dense: bool, warmup: int, samples: int, chains: int = 4, max_depth: int = 10):
+    mean, cov = _gaussian(5, 3)
+    prec = jnp.asarray(np.linalg.inv(cov))
+    mu = jnp.asarray(mean)
+
+    def potential(u, data):
+        d = u - mu
+        return 0.5 * d @ prec @ d
+
+    it = make_iteration(potential, warmup, dense, 0.8, max_depth)
+
+    @jax.jit
+    def run(state):
+        return jax.vmap(lambda s: jax.lax.scan(lambda s, _: it(s, None), s, None,
+                                               length=warmup + samples))(state)
+
+    rng = np.random.default_rng(0)
+    imm = np.broadcast_to(np.eye(5) if dense else np.ones(5),
+                          (chains,) + ((5, 5) if dense else (5,))).copy()
+    keys = rng.integers(0, 2**32, (chains, 2), dtype=np.uint32)
+    state, out = run(initial_state(mean + 3 * rng.normal(size=(chains, 5)), imm, keys))
+    return mean, cov, state, [np.asarray(o) for o in out]
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_samples_a_correlated_gaussian(dense):
+    import arviz as az
+
+    warmup = 1000
+    mean, cov, state, (z, pe, div, steps, acc, eps) = _run(dense, warmup, 2000)
+    draws = z[:, warmup:]  # (chains, draws, dim)
+    flat = draws.reshape(-1, 5)
+    sd = np.sqrt(np.diag(cov))
+    assert np.all(np.abs(flat.mean(0) - mean) < 0.05 * sd)
+    assert np.all(np.abs(flat.std(0) / sd - 1) < 0.05)
+    corr = cov / np.outer(sd, sd)
+    assert np.abs(np.corrcoef(flat.T) - corr).max() < 0.05
+    assert max(float(az.rhat(draws[..., k])) for k in range(5)) < 1.01
+    assert min(float(az.ess(draws[..., k])) for k in range(5)) > 2000
+    assert div[:, warmup:].sum() == 0
+    # the potential reported is that of the draw
+    d = flat[:50] - mean
+    assert np.allclose(pe[:, warmup:].reshape(-1)[:50],
+                       0.5 * np.einsum("ni,ij,nj->n", d, np.linalg.inv(cov), d))
+    # adaptation: the step size is fixed after warm-up, acceptance near the target,
+    # and the dense mass matrix is the covariance (the diagonal one its variances)
+    assert np.all(eps[:, warmup:] == eps[:, -1:])
+    assert 0.7 < acc[:, warmup:].mean() < 0.95
+    imm = np.asarray(state.imm)[0]
+    want = cov if dense else np.diag(cov)
+    assert np.allclose(imm, want, rtol=0.3, atol=0.3 * np.abs(want).max())
+    # with the dense metric the posterior is isotropic: short trajectories
+    if dense:
+        assert steps[:, warmup:].mean() < 8
+
+
+def test_tree_depth_caps_the_trajectory():
+    *_, (z, pe, div, steps, acc, eps) = _run(True, 0, 50, chains=1, max_depth=2)
+    # no warm-up: the searched step size is used throughout; at most 2^2 - 1 leapfrogs
+    assert steps.max() <= 3 and steps.min() >= 1
+    assert np.all(eps == eps[0, 0])
+
+
+def test_stan_adaptation_windows():
+    collect, end = adaptation_schedule(1000)
+    # 75 step-size-only iterations, windows 25, 50, 100, 200, 500, then 50 at the end
+    assert list(np.flatnonzero(end) + 1) == [100, 150, 250, 450, 950]
+    assert not collect[:75].any() and collect[75:950].all() and not collect[950:].any()
+    collect, end = adaptation_schedule(100)  # short: 15 % / 10 % buffers
+    assert not collect[:15].any() and collect[15:90].all() and list(np.flatnonzero(end)) == [89]
+    collect, end = adaptation_schedule(10)
+    assert not collect.any() and not end.any()
+
+
+def test_native_and_numpyro_kernels_agree():
+    from jxspec_nb.inference import model_with_priors
+    from jxspec_nb.inference._synthetic import ToyModel, toy_observation
+
+    model = ToyModel()
+    obs = toy_observation(model, {"toyabs.nH": 0.5, "powerlaw.PhoIndex": 1.8,
+                                  "powerlaw.norm": 1e-3}, seed=11, exposure=3e3)
+    spec = model_with_priors(model, {"toyabs.nH": "Uniform(0, 2)",
+                                     "powerlaw.PhoIndex": "Uniform(0, 4)",
+                                     "powerlaw.norm": "LogUniform(1e-5, 1)"})
+    opts = dict(chains=4, warmup=500, samples=1000, progress=False)
+    ours = fit(spec, obs, seed=4, **opts)
+    ref = fit(spec, obs, seed=5, kernel="numpyro", **opts)
+    assert ours.extra["kernel"] == "native" and ref.extra["kernel"] == "numpyro"
+    a, b = ours.summary(), ref.summary()
+    for name in b.index:
+        sd = b.loc[name, "sd"]
+        for col in ("median", "q16", "q84"):
+            assert abs(a.loc[name, col] - b.loc[name, col]) < 0.15 * sd, (name, col)
+        assert abs(a.loc[name, "sd"] / sd - 1) < 0.1, name
+    assert (a["r_hat"] < 1.01).all()
+    assert ours.draws.sample_stats["diverging"].sum() == 0
+    with pytest.raises(FitError, match="kernel='stan'"):
+        fit(spec, obs, kernel="stan", **opts)
