@@ -21,7 +21,7 @@ from ..._jax import jax, jnp
 from ..compile import Problem
 
 __all__ = ["run_chunks", "prior_draws_u", "make_result", "pointwise_batched", "Timer",
-           "background", "warm_pointwise", "systematic_resample"]
+           "background", "warm_pointwise", "systematic_resample", "preload_summary"]
 
 _BATCH = 256
 _POOL: Any = None
@@ -40,6 +40,22 @@ def background(fn: Callable[[], Any]) -> Any:
 
         _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jxspec-compile")
     return _POOL.submit(fn)
+
+
+def preload_summary() -> None:
+    """Import pandas (what ``result.summary()`` and the result's display need, ~0.2 s)
+    in a worker thread, unless imported already: called while XLA compiles a sampler,
+    when the main thread only waits and part of the second core idles."""
+    import sys
+
+    if "pandas" not in sys.modules:
+        def load() -> None:
+            try:
+                import pandas  # noqa: F401
+            except ImportError:  # pragma: no cover - arviz depends on pandas
+                pass
+
+        background(load)
 
 
 def _pointwise_batch(n: int) -> int:

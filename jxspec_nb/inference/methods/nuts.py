@@ -41,7 +41,15 @@ import numpy as np
 
 from ..._jax import jax, jnp
 from ..compile import Problem
-from ._common import Timer, background, make_result, prior_draws_u, run_chunks, warm_pointwise
+from ._common import (
+    Timer,
+    background,
+    make_result,
+    preload_summary,
+    prior_draws_u,
+    run_chunks,
+    warm_pointwise,
+)
 from .mle import posterior_mode
 
 __all__ = ["run"]
@@ -393,8 +401,12 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
             # the results' pointwise program compiles beside the step's XLA compile, which
             # leaves part of the second core idle; after the step's trace (both need the GIL)
             u_mid = problem.initial_u()[None]
-            pending = background(lambda: progs.compile_step(
-                abstract, data, lambda: warm_pointwise(problem, data, u_mid, chains * samples)))
+
+            def lowered() -> None:
+                warm_pointwise(problem, data, u_mid, chains * samples)
+                preload_summary()
+
+            pending = background(lambda: progs.compile_step(abstract, data, lowered))
     started = None
     if start == "laplace":
         with timer("laplace"):
