@@ -8,7 +8,7 @@ step size and a dense mass matrix, the potential called from one place in the
 program, the initial state built on the host), or numpyro's ``hmc(algo="NUTS")``
 kernel with ``kernel="numpyro"`` (then a second program initialises the chains).
 Both use the same adaptation schedule and agree on the posterior (tested); the
-native one compiles in about half the time (ULX-4: a cold fit 4.7 -> 3.7 s,
+native one needs no initialisation program (ULX-4: a cold fit 4.7 -> 3.7 s,
 ``benchmarks/RESULTS.md``). LogUniform parameters are sampled in log space (see
 :class:`~jxspec_nb.inference._distributions.PriorDef`).
 
