@@ -35,7 +35,9 @@ backends (measured on ULX-4, 2-core Xeon with AVX-512; ``benchmarks/RESULTS.md``
   s to compile, 32 -> 30 microseconds a leapfrog step; the NUTS fit of a new problem
   5.2 -> 4.3 s; exp, log, expm1, erfc, lgamma unchanged to the last bit on 42 000
   arguments). jaxns' depth loop is the exception (6.3 -> 8.8 s, while jaxns' other
-  programs compile in half the time).
+  programs compile in half the time): nested sampling compiles that one program with
+  the fusion emitters on (a per-program option; ``inference.methods.nested``).
+  ``XLA_FLAGS_ADDED`` lists what this process added.
 
 Sums then round in a different order (relative changes ~1e-8 in a log-likelihood).
 ``JXSPEC_NB_XLA_TUNING=off`` adds none; ``JXSPEC_NB_VECTOR_WIDTH=256`` keeps
@@ -160,7 +162,7 @@ def configure_cpu_codegen() -> list[str]:
     return added
 
 
-configure_cpu_codegen()
+XLA_FLAGS_ADDED = configure_cpu_codegen()  # what this process added to XLA_FLAGS
 
 import jax.numpy as jnp  # noqa: E402
 import jax.scipy.special as jsp  # noqa: E402

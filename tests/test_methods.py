@@ -242,6 +242,14 @@ def test_nested_sampling_evidence(problem, reference, mle):
     # defaults: 3 slice steps per parameter, 5 points per parameter replaced together
     assert res.extra["slices"] == 3 * len(spec.prior_defs)
     assert res.extra["replacement_width"] == 5 * len(spec.prior_defs)
+    # jaxns' depth loop compiled with XLA's fusion emitters when jxspec_nb turned them
+    # off for the process (the one program that compiles faster with them)
+    import jaxns.core
+
+    from jxspec_nb._jax import XLA_FLAGS_ADDED
+
+    emitters_off = "--xla_cpu_use_fusion_emitters=false" in XLA_FLAGS_ADDED
+    assert getattr(jaxns.core._run_depth, "_jxspec_nb_emitters", False) == emitters_off
     with pytest.raises(FitError, match="directions='pca'.*'gmm'"):
         fit(spec, obs, method="ns", directions="pca", progress=False)
     for bad in ({"slices": 0}, {"replacement_width": 2.5}, {"live_points": -3}):
