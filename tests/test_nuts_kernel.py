@@ -121,3 +121,41 @@ def test_native_and_numpyro_kernels_agree():
     assert ours.draws.sample_stats["diverging"].sum() == 0
     with pytest.raises(FitError, match="kernel='stan'"):
         fit(spec, obs, kernel="stan", **opts)
+
+
+HANG_SCRIPT = """
+import sys
+from jxspec_nb import datasets, fit, model_with_priors
+obs = datasets.load("ngc7793_ulx4", band=(0.5, 10))
+spec = model_with_priors('''tbabs*(powerlaw + bbodyrad)
+tbabs.nH ~ Uniform(0, 1)
+powerlaw.PhoIndex ~ Uniform(0, 3)
+powerlaw.norm ~ LogUniform(1e-5, 1e-1)
+bbodyrad.kT ~ Uniform(0, 3)
+bbodyrad.norm ~ LogUniform(1e-3, 1)''')
+r = fit(spec, obs, background="bayesian", chains=4, warmup=30, samples=10, seed=0,
+        progress=False, kernel=sys.argv[1])
+print(r.extra["chain_method"], r.draws.posterior["tbabs.nH"].shape)
+"""
+
+
+@pytest.mark.parametrize("kernel", ["native", "numpyro"])
+def test_parallel_chains_with_a_bayesian_background_finish(kernel):
+    """109 parameters (a background rate per bin) on two CPU devices: a batched Cholesky
+    factorisation in numpyro's vmapped initialisation used to fan out over XLA's
+    thread pool on both devices at once and deadlock it (the fit hung, 0 % CPU).
+    Run in a subprocess, so that a regression fails instead of hanging the suite."""
+    import subprocess
+    import sys
+
+    import jax
+
+    if jax.local_device_count() < 2:
+        pytest.skip("needs two CPU devices (two cores)")
+    try:
+        out = subprocess.run([sys.executable, "-c", HANG_SCRIPT, kernel], capture_output=True,
+                             text=True, timeout=240)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"NUTS ({kernel}) with a Bayesian background hung on two devices")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "parallel (4, 10)"

@@ -94,7 +94,10 @@ class _Local:
                                    rng_key=key)
 
             def init(u0: Any, imm: Any, keys: Any, data: Any) -> Any:
-                state = jax.vmap(one, in_axes=(0, 0, 0, None))(u0, imm, keys, data)
+                # chain by chain, not vmapped: a batched Cholesky factorisation fans out
+                # over XLA's CPU thread pool, and two devices doing so at once (pmap)
+                # deadlocked the pool (ULX-4 with a Bayesian background, 109 parameters)
+                state = jax.lax.map(lambda a: one(*a, data), (u0, imm, keys))
                 leaves, self.treedef = jax.tree.flatten(state)
                 return leaves
 
