@@ -68,6 +68,36 @@ class BatchResult(NamedTuple):
         return self.best.shape[0] / max(self.seconds, 1e-12)
 
 
+def _solve_small(a: Any, b: Any) -> Any:
+    """``a x = b`` for a small dense ``a`` by Gaussian elimination with partial pivoting,
+    in plain array operations.
+
+    Not ``jnp.linalg.solve``: vmapped over many spectra that becomes a batched LAPACK
+    call, which spreads its batch over XLA's CPU thread pool and waits; with the
+    spectra split over the CPU devices (``pmap``) every pool thread ended up waiting on
+    work queued behind it, and the fit hung (4000 ULX-4 spectra on 2 cores). A
+    singular ``a`` gives non-finite entries, as LAPACK's solve does.
+    """
+    n = a.shape[0]
+    rows = jnp.arange(n)
+    m = jnp.concatenate([a, b[:, None]], axis=1)
+
+    def eliminate(k: Any, m: Any) -> Any:
+        piv = jnp.argmax(jnp.where(rows >= k, jnp.abs(m[:, k]), -1.0))
+        row_k, row_p = m[k], m[piv]
+        m = m.at[piv].set(row_k).at[k].set(row_p)
+        f = jnp.where(rows > k, m[:, k] / m[k, k], 0.0)
+        return m - f[:, None] * m[k][None, :]
+
+    m = jax.lax.fori_loop(0, n, eliminate, m)
+
+    def substitute(i: Any, x: Any) -> Any:
+        k = n - 1 - i
+        return x.at[k].set((m[k, n] - jnp.dot(m[k, :n], x)) / m[k, k])
+
+    return jax.lax.fori_loop(0, n, substitute, jnp.zeros(n, a.dtype))
+
+
 def _newton(nll: Any, u0: Any, d: Any, steps: int) -> tuple[Any, Any, Any]:
     """``steps`` Levenberg-Marquardt-damped Newton iterations on ``nll(u, d)``.
 
@@ -87,7 +117,7 @@ def _newton(nll: Any, u0: Any, d: Any, steps: int) -> tuple[Any, Any, Any]:
     def body(carry: Any, _: Any) -> Any:
         u, f, g, h, lam = carry
         scale = jnp.maximum(jnp.abs(jnp.diagonal(h)), 1e-8)
-        step = -jnp.linalg.solve(h + lam * jnp.diag(scale) + 1e-12 * eye, g)
+        step = -_solve_small(h + lam * jnp.diag(scale) + 1e-12 * eye, g)
         step = jnp.where(jnp.all(jnp.isfinite(step)), step, -g / scale)
         un = u + step
         fn, gn, hn = at(un)
