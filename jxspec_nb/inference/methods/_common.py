@@ -64,14 +64,19 @@ def _pointwise_batch(n: int) -> int:
 
 def warm_pointwise(problem: Problem, data: Any, u: np.ndarray, n_draws: int) -> None:
     """Compile ``problem.pointwise`` for the batch :func:`make_result` will use, in the
-    background (a call on copies of ``u[0]``); :func:`pointwise_batched` waits for it."""
+    background; :func:`pointwise_batched` waits for it.
+
+    Compiled ahead of time, not run: a single-device program executed while NUTS's
+    chains run on all the devices (``pmap``) could deadlock XLA's CPU runtime (seen
+    with a Bayesian background, whose per-draw program does large matrix products).
+    ``u`` is unused (kept for the callers' convenience)."""
     batch = _pointwise_batch(n_draws)
     key = ("pointwise_warm", batch, tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(data)))
     if key in problem._fns:
         return
-    chunk = jax.device_put(np.repeat(np.asarray(u, dtype=np.float64)[:1], batch, axis=0))
+    aval = jax.ShapeDtypeStruct((batch, problem.dim), jnp.float64)
     problem._fns[key] = background(
-        lambda: jax.block_until_ready(pointwise_fn(problem, data, batch)(chunk, data)))
+        lambda: pointwise_fn(problem, data, batch).lower(aval, data).compile())
 
 
 def stored_program(problem: Problem, data: Any, name: str, fn: Any, avals: tuple[Any, ...],
