@@ -149,10 +149,11 @@ def make_iteration(potential: Callable[[Any, Any], Any], num_warmup: int, dense:
     def kinetic(imm: Any, p: Any) -> Any:
         return 0.5 * jnp.dot(p, metric.velocity(imm, p))
 
-    def turning(imm: Any, p_a: Any, p_b: Any, rho: Any) -> Any:
+    def turning(p_a: Any, v_a: Any, p_b: Any, v_b: Any, rho: Any) -> Any:
+        """The generalised U-turn criterion between momenta ``p_a``, ``p_b`` (velocities
+        ``v_a``, ``v_b``: the inverse mass matrix times them) with momentum sum ``rho``."""
         rho_adj = rho - 0.5 * (p_a + p_b)
-        return ((jnp.dot(metric.velocity(imm, p_a), rho_adj) <= 0)
-                | (jnp.dot(metric.velocity(imm, p_b), rho_adj) <= 0))
+        return (jnp.dot(v_a, rho_adj) <= 0) | (jnp.dot(v_b, rho_adj) <= 0)
 
     def iteration(s: State, data: Any) -> Any:
         key, k_mom, k_search, k_dir, k_loop = jax.random.split(s.key, 5)
@@ -160,23 +161,28 @@ def make_iteration(potential: Callable[[Any, Any], Any], num_warmup: int, dense:
         p_search = metric.momentum(s.chol, jax.random.normal(k_search, s.z.shape))
         dirs = jax.random.bernoulli(k_dir, 0.5, (depth,))
         eps0 = jnp.exp(s.log_eps)
+        # one product with the mass matrix per leaf: velocities are kept beside momenta
+        v0 = metric.velocity(s.imm, p0)
+        k0 = 0.5 * jnp.dot(p0, v0)
+        k_search = kinetic(s.imm, p_search)
         f0 = jnp.zeros((), s.z.dtype)
         zero_d = jnp.zeros_like(s.z)
         mode0 = jnp.where(s.need_grad, 0, jnp.where(s.need_eps, 1, 2))
         # loop carry: a flat dict, so that every branch of the state machine is a select
         c = dict(
             mode=mode0, done=jnp.asarray(False),
-            pe0=s.pe, g0=s.grad, h0=s.pe + kinetic(s.imm, p0), eps=eps0,
+            pe0=s.pe, g0=s.grad, h0=s.pe + k0, eps=eps0,
             # step-size search
             s_dir=jnp.asarray(0, jnp.int32), s_count=jnp.asarray(0, jnp.int32),
             # trajectory: ends (position, momentum, gradient), proposal, weights, sums
-            zl=s.z, pl=p0, gl=s.grad, zr=s.z, pr=p0, gr=s.grad,
+            zl=s.z, pl=p0, vl=v0, gl=s.grad, zr=s.z, pr=p0, vr=v0, gr=s.grad,
             zp=s.z, pep=s.pe, gp=s.grad, moved=jnp.asarray(False),
             lw=f0, rho=p0,
             # current subtree: depth j, leaf n, its proposal, weight and momentum sum
             j=jnp.asarray(0, jnp.int32), n=jnp.asarray(0, jnp.int32),
             zs=s.z, pes=s.pe, gs=s.grad, lws=jnp.asarray(-jnp.inf), rhos=zero_d,
-            ck_p=jnp.zeros((depth,) + s.z.shape), ck_rho=jnp.zeros((depth,) + s.z.shape),
+            ck_p=jnp.zeros((depth,) + s.z.shape), ck_v=jnp.zeros((depth,) + s.z.shape),
+            ck_rho=jnp.zeros((depth,) + s.z.shape),
             leaves=jnp.asarray(0, jnp.int32), acc=f0, div=jnp.asarray(False),
         )
 
@@ -195,11 +201,12 @@ def make_iteration(potential: Callable[[Any, Any], Any], num_warmup: int, dense:
             pe_b, g_b = vg(z_b, data)
             p_b = p_half - 0.5 * eps * g_b
             pe_b = jnp.where(jnp.isnan(pe_b), jnp.inf, pe_b)
-            h_b = pe_b + kinetic(s.imm, p_b)
+            v_b = metric.velocity(s.imm, p_b)
+            h_b = pe_b + 0.5 * jnp.dot(p_b, v_b)
             out = dict(c)
 
             # mode 0: the potential at the starting point
-            h0_new = pe_b + kinetic(s.imm, p0)
+            h0_new = pe_b + k0
             after0 = jnp.where(s.need_eps, 1, 2)
             m0 = mode == 0
             out["pe0"] = jnp.where(m0, pe_b, c["pe0"])
@@ -212,7 +219,7 @@ def make_iteration(potential: Callable[[Any, Any], Any], num_warmup: int, dense:
 
             # mode 1: step-size search (one leapfrog step from the start, momentum p_search)
             m1 = mode == 1
-            dh = c["pe0"] + kinetic(s.imm, p_search) - h_b
+            dh = c["pe0"] + k_search - h_b
             dh = jnp.where(jnp.isnan(dh), -jnp.inf, dh)
             first = c["s_count"] == 0
             s_dir = jnp.where(first, jnp.where(dh > _LOG_08, 1, -1), c["s_dir"])
@@ -239,18 +246,22 @@ def make_iteration(potential: Callable[[Any, Any], Any], num_warmup: int, dense:
             # checkpoints: leaf n starts the subtrees of sizes 2^1 .. 2^tz(n) within it
             write = (slots <= _tz(n, depth))[:, None]
             ck_p = jnp.where(write, p_b, c["ck_p"])
+            ck_v = jnp.where(write, v_b, c["ck_v"])
             ck_rho = jnp.where(write, c["rhos"], c["ck_rho"])
             rhos = c["rhos"] + p_b
             # ... and ends those of sizes 2^1 .. 2^tz(n + 1): check each for a U-turn
             check = (slots <= jnp.minimum(_tz(n + 1, depth), j))
-            turns = jax.vmap(lambda pa, ra: turning(s.imm, pa, p_b, rhos - ra))(ck_p, ck_rho)
+            turns = jax.vmap(lambda pa, va, ra: turning(pa, va, p_b, v_b, rhos - ra))(
+                ck_p, ck_v, ck_rho)
             sub_turn = jnp.any(check & turns)
             # the new leaf is the trajectory's new end on its side
             zl = jnp.where(right, c["zl"], z_b)
             pl = jnp.where(right, c["pl"], p_b)
+            vl = jnp.where(right, c["vl"], v_b)
             gl = jnp.where(right, c["gl"], g_b)
             zr = jnp.where(right, z_b, c["zr"])
             pr = jnp.where(right, p_b, c["pr"])
+            vr = jnp.where(right, v_b, c["vr"])
             gr = jnp.where(right, g_b, c["gr"])
             complete = n + 1 == (1 << j)
             merge = complete & ~sub_turn & ~diverging
@@ -258,10 +269,11 @@ def make_iteration(potential: Callable[[Any, Any], Any], num_warmup: int, dense:
             take_sub = merge & (jnp.log(u_merge) < lws - c["lw"])
             lw = jnp.where(merge, jnp.logaddexp(c["lw"], lws), c["lw"])
             rho = jnp.where(merge, c["rho"] + rhos, c["rho"])
-            all_turn = turning(s.imm, pl, pr, rho)
+            all_turn = turning(pl, vl, pr, vr, rho)
             tree_done = sub_turn | diverging | (merge & (all_turn | (j + 1 >= depth)))
             upd = {
-                "zl": zl, "pl": pl, "gl": gl, "zr": zr, "pr": pr, "gr": gr,
+                "zl": zl, "pl": pl, "vl": vl, "gl": gl, "zr": zr, "pr": pr, "vr": vr,
+                "gr": gr,
                 "zp": jnp.where(take_sub, zs, c["zp"]),
                 "pep": jnp.where(take_sub, pes, c["pep"]),
                 "gp": jnp.where(take_sub, gs, c["gp"]),
@@ -269,7 +281,8 @@ def make_iteration(potential: Callable[[Any, Any], Any], num_warmup: int, dense:
                 "j": jnp.where(merge, j + 1, j), "n": jnp.where(merge, 0, n + 1),
                 "zs": zs, "pes": pes, "gs": gs,
                 "lws": jnp.where(merge, -jnp.inf, lws),
-                "rhos": jnp.where(merge, zero_d, rhos), "ck_p": ck_p, "ck_rho": ck_rho,
+                "rhos": jnp.where(merge, zero_d, rhos), "ck_p": ck_p, "ck_v": ck_v,
+                "ck_rho": ck_rho,
                 "leaves": c["leaves"] + 1, "acc": c["acc"] + acc_b, "div": diverging,
             }
             for k, v in upd.items():
