@@ -161,7 +161,8 @@ def make_iteration(potential: Callable[[Any, Any], Any], num_warmup: int, dense:
         p_search = metric.momentum(s.chol, jax.random.normal(k_search, s.z.shape))
         dirs = jax.random.bernoulli(k_dir, 0.5, (depth,))
         eps0 = jnp.exp(s.log_eps)
-        # one product with the mass matrix per leaf: velocities are kept beside momenta
+        # velocities are kept beside momenta: a leaf costs two products with the mass
+        # matrix (the leapfrog step's and the new momentum's), whatever the tree depth
         v0 = metric.velocity(s.imm, p0)
         k0 = 0.5 * jnp.dot(p0, v0)
         k_search = kinetic(s.imm, p_search)
@@ -174,7 +175,8 @@ def make_iteration(potential: Callable[[Any, Any], Any], num_warmup: int, dense:
             pe0=s.pe, g0=s.grad, h0=s.pe + k0, eps=eps0,
             # step-size search
             s_dir=jnp.asarray(0, jnp.int32), s_count=jnp.asarray(0, jnp.int32),
-            # trajectory: ends (position, momentum, gradient), proposal, weights, sums
+            # trajectory: ends (position, momentum, velocity, gradient), proposal,
+            # weights, momentum sum
             zl=s.z, pl=p0, vl=v0, gl=s.grad, zr=s.z, pr=p0, vr=v0, gr=s.grad,
             zp=s.z, pep=s.pe, gp=s.grad, moved=jnp.asarray(False),
             lw=f0, rho=p0,
