@@ -327,13 +327,9 @@ def test_nested_sampling_precompiles_jaxns_boundary_programs(problem, caplog, mo
 
 def test_mle_finds_ulx4_global_minimum(shared_data):
     from jxspec_nb import datasets
+    from jxspec_nb.__main__ import DEMO_MODEL  # the paper's ULX-4 model and priors
 
-    spec = model_with_priors("""tbabs*(powerlaw + bbodyrad)
-    tbabs.nH ~ Uniform(0, 1)
-    powerlaw.PhoIndex ~ Uniform(0, 3)
-    powerlaw.norm ~ LogUniform(1e-5, 1e-1)
-    bbodyrad.kT ~ Uniform(0, 3)
-    bbodyrad.norm ~ LogUniform(1e-3, 1)""")
+    spec = model_with_priors(DEMO_MODEL)
     obs = datasets.load("ngc7793_ulx4", bkg=None)
     res = fit(spec, obs, method="mle", starts=8, screen=256, errors="covariance",
               samples=100, progress=False)

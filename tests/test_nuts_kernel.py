@@ -126,13 +126,9 @@ def test_native_and_numpyro_kernels_agree():
 HANG_SCRIPT = """
 import sys
 from jxspec_nb import datasets, fit, model_with_priors
+from jxspec_nb.__main__ import DEMO_MODEL  # tbabs*(powerlaw + bbodyrad), the paper's priors
 obs = datasets.load("ngc7793_ulx4", band=(0.5, 10))
-spec = model_with_priors('''tbabs*(powerlaw + bbodyrad)
-tbabs.nH ~ Uniform(0, 1)
-powerlaw.PhoIndex ~ Uniform(0, 3)
-powerlaw.norm ~ LogUniform(1e-5, 1e-1)
-bbodyrad.kT ~ Uniform(0, 3)
-bbodyrad.norm ~ LogUniform(1e-3, 1)''')
+spec = model_with_priors(DEMO_MODEL)
 r = fit(spec, obs, background="bayesian", chains=4, warmup=30, samples=10, seed=0,
         progress=False, kernel=sys.argv[1])
 print(r.extra["chain_method"], r.draws.posterior["tbabs.nH"].shape)
