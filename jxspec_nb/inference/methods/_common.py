@@ -62,14 +62,13 @@ def _pointwise_batch(n: int) -> int:
     return min(_BATCH, n)
 
 
-def warm_pointwise(problem: Problem, data: Any, u: np.ndarray, n_draws: int) -> None:
+def warm_pointwise(problem: Problem, data: Any, n_draws: int) -> None:
     """Compile ``problem.pointwise`` for the batch :func:`make_result` will use, in the
     background; :func:`pointwise_batched` waits for it.
 
     Compiled ahead of time, not run: a single-device program executed while NUTS's
     chains run on all the devices (``pmap``) could deadlock XLA's CPU runtime (seen
-    with a Bayesian background, whose per-draw program does large matrix products).
-    ``u`` is unused (kept for the callers' convenience)."""
+    with a Bayesian background, whose per-draw program does large matrix products)."""
     batch = _pointwise_batch(n_draws)
     key = ("pointwise_warm", batch, tuple((a.shape, str(a.dtype)) for a in jax.tree.leaves(data)))
     if key in problem._fns:

@@ -173,7 +173,7 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
     key = ("aies", walkers, chunk, tuple(sorted(moves.items())), warmup)
     fns = problem.cached(key, lambda: _build(problem, walkers, chunk, moves, warmup))
     # the pointwise pass over the draws compiles in a worker thread meanwhile
-    warm_pointwise(problem, data, problem.initial_u()[None], walkers * samples)
+    warm_pointwise(problem, data, walkers * samples)
     rng = np.random.default_rng(seed)
     if init == "prior":
         u0 = prior_draws_u(problem, data, rng, walkers, spread=2.0)

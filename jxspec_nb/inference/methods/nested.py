@@ -127,7 +127,7 @@ def _fusion_emitter_depth_loop() -> None:
     jxspec_nb turns XLA's CPU fusion emitters off for the process
     (:mod:`jxspec_nb._jax`: most programs, jaxns' other ones included, compile in
     half to two thirds of the time), but jaxns' depth loop is the exception: 8.8 s
-    to compile without them against 6.3 s with them on ULX-4 (2 cores), the same speed
+    to compile without them against 6.3-6.6 s with them on ULX-4 (2 cores), the same speed
     either way. So the depth loop that ``jaxns.core`` calls is replaced, once, by the
     same function jitted with the per-program option that turns them back on (same
     static arguments; exp, log and the other functions it uses agree to the last bit
@@ -248,7 +248,7 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
     from jaxns.run_config import default_depth_condition
 
     # the pointwise pass over the draws compiles in a worker thread meanwhile
-    warm_pointwise(problem, data, problem.initial_u()[None], samples)
+    warm_pointwise(problem, data, samples)
     model = problem.cached("ns-model", lambda: _model(problem))
     depth = default_depth_condition()
     if dlogZ is not None:

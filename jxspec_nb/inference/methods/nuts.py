@@ -403,10 +403,9 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
             abstract = progs.abstract_state(imm_shape, seed_arr, data)
             # the results' pointwise program compiles beside the step's XLA compile, which
             # leaves part of the second core idle; after the step's trace (both need the GIL)
-            u_mid = problem.initial_u()[None]
 
             def lowered() -> None:
-                warm_pointwise(problem, data, u_mid, chains * samples)
+                warm_pointwise(problem, data, chains * samples)
                 preload_summary()
 
             pending = background(lambda: progs.compile_step(abstract, data, lowered))
@@ -431,7 +430,7 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
         if pending is not None:
             problem._fns[ckey] = pending.result()
         step_c = problem._fns[ckey]
-    warm_pointwise(problem, data, u0, chains * samples)  # when the step came from the cache
+    warm_pointwise(problem, data, chains * samples)  # when the step came from the cache
     n_chunks = -(-total // chunk)
     progress.start(method="nuts", total=total, chains=chains,
                    labels=[f"chain {c}" for c in range(chains)])

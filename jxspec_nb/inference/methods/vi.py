@@ -256,7 +256,7 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
     fns = problem.cached(key, lambda: _Lazy(lambda: _build(
         problem, guide, optimizer, learning_rate, steps, num_particles, chunk, u0, init_scale)))
     # the pointwise pass over the draws compiles in a worker thread meanwhile
-    warm_pointwise(problem, data, problem.initial_u()[None], n_draws)
+    warm_pointwise(problem, data, n_draws)
     init_params = None
     if init is None:  # start at the posterior mode with the Laplace covariance
         f64 = jnp.float64
