@@ -33,7 +33,8 @@ stored = sorted(p.name.split(".", 1)[1] for p in Path(sys.argv[2]).rglob("*.jxex
 print(json.dumps({"counts": trace_counts(), "stored": stored,
                   "nH": res.draws.posterior["tbabs.nH"].tolist(),
                   "compile": res.timings.get("compile"),
-                  "numpyro_imported": "numpyro" in sys.modules}))
+                  "numpyro_imported": "numpyro" in sys.modules,
+                  "pandas_imported": "pandas" in sys.modules}))
 """
 
 
@@ -53,6 +54,8 @@ def test_second_process_reads_the_programs_back_and_samples_the_same(tmp_path, k
     cache = tmp_path / "cache"
     first = _run(cache, kernel=kernel)
     assert first["counts"].get("log_density", 0) >= 1  # traced here
+    # what summary() needs was imported while the step compiled (not after the fit)
+    assert first["pandas_imported"]
     assert first["stored"] == (["init.jxexport"] if kernel == "numpyro" else []) + [
         "pointwise.jxexport", "step.jxexport"]
     second = _run(cache, kernel=kernel)
