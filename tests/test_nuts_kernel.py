@@ -11,6 +11,7 @@ from jxspec_nb.inference.methods._nuts_kernel import (
     adaptation_schedule,
     initial_state,
     make_iteration,
+    threefry2x32,
 )
 
 
@@ -77,6 +78,21 @@ def test_samples_a_correlated_gaussian(dense):
     # with the dense metric the posterior is isotropic: short trajectories
     if dense:
         assert steps[:, warmup:].mean() < 8
+
+
+def test_threefry_is_jax_randoms_cipher():
+    """The transition's inlined Threefry-2x32 gives jax.random's words: its bits for
+    counters 0..n-1 and its fold_in keys (a wrong rotation or key-schedule constant
+    changes every word)."""
+    key = jnp.array([2718281828, 314159265], jnp.uint32)
+    n = 257
+    w0, w1 = threefry2x32(key[0], key[1], jnp.zeros(n, jnp.uint32),
+                          jnp.arange(n, dtype=jnp.uint32))
+    np.testing.assert_array_equal(np.asarray(w0 ^ w1),
+                                  np.asarray(jax.random.bits(key, (n,), jnp.uint32)))
+    for data in (0, 1, 12345):
+        np.testing.assert_array_equal(np.stack(threefry2x32(key[0], key[1], 0, data)),
+                                      np.asarray(jax.random.fold_in(key, data)))
 
 
 def test_tree_depth_caps_the_trajectory():

@@ -35,7 +35,8 @@ import numpy as np
 
 from ..._jax import jax, jnp
 
-__all__ = ["State", "initial_state", "make_iteration", "adaptation_schedule"]
+__all__ = ["State", "initial_state", "make_iteration", "adaptation_schedule",
+           "threefry2x32"]
 
 _DIVERGENCE = 1000.0  # energy error that ends a trajectory as divergent
 _LOG_08 = float(np.log(0.8))  # the step-size search's acceptance threshold
@@ -91,6 +92,39 @@ def adaptation_schedule(num_warmup: int) -> tuple[np.ndarray, np.ndarray]:
         end[stop - 1] = True
         start, size = stop, 2 * size
     return collect, end
+
+
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def threefry2x32(k0: Any, k1: Any, x0: Any, x1: Any) -> tuple[Any, Any]:
+    """Threefry-2x32 with 20 rounds (Salmon et al. 2011), the block cipher behind
+    ``jax.random``, written out as plain integer operations: word for word what
+    ``jax.random`` computes for the same key and counters (tested), but XLA fuses
+    it into the surrounding loop body, where ``jax.random``'s implementation is a
+    nested loop of its own per call site (the transition's six call sites were
+    ~0.3 s of a cold ULX-4 fit's trace and compile)."""
+    u32 = jnp.uint32
+    k0, k1, x0, x1 = (jnp.asarray(a, u32) for a in (k0, k1, x0, x1))
+    ks = (k0, k1, k0 ^ k1 ^ u32(0x1BD11BDA))
+    x0, x1 = x0 + ks[0], x1 + ks[1]
+    for i in range(5):
+        for r in _ROTATIONS[i % 2]:
+            x0 = x0 + x1
+            x1 = ((x1 << u32(r)) | (x1 >> u32(32 - r))) ^ x0
+        x0 = x0 + ks[(i + 1) % 3]
+        x1 = x1 + ks[(i + 2) % 3] + u32(i + 1)
+    return x0, x1
+
+
+def _uniform(hi: Any, lo: Any) -> Any:
+    """Uniform float64 in (0, 1) from two random words (53 bits, never 0 or 1)."""
+    k = (hi >> 5).astype(jnp.float64) * 2.0**26 + (lo >> 6).astype(jnp.float64)
+    return (k + 0.5) * 2.0**-53
+
+
+def _normal(hi: Any, lo: Any) -> Any:
+    return np.sqrt(2.0) * jax.lax.erf_inv(2.0 * _uniform(hi, lo) - 1.0)
 
 
 def _tz(n: Any, cap: int) -> Any:
@@ -156,10 +190,16 @@ def make_iteration(potential: Callable[[Any, Any], Any], num_warmup: int, dense:
         return (jnp.dot(v_a, rho_adj) <= 0) | (jnp.dot(v_b, rho_adj) <= 0)
 
     def iteration(s: State, data: Any) -> Any:
-        key, k_mom, k_search, k_dir, k_loop = jax.random.split(s.key, 5)
-        p0 = metric.momentum(s.chol, jax.random.normal(k_mom, s.z.shape))
-        p_search = metric.momentum(s.chol, jax.random.normal(k_search, s.z.shape))
-        dirs = jax.random.bernoulli(k_dir, 0.5, (depth,))
+        # this iteration's random words: the next key, the leaves' key, 2 x dim
+        # normals (momentum, step-size search momentum), the doubling directions
+        d = s.z.shape[0]
+        w0, w1 = threefry2x32(s.key[0], s.key[1], jnp.zeros(2 + 2 * d + depth, jnp.uint32),
+                              jnp.arange(2 + 2 * d + depth, dtype=jnp.uint32))
+        key, k_loop = jnp.stack([w0[0], w1[0]]), (w0[1], w1[1])
+        normals = _normal(w0[2:2 + 2 * d], w1[2:2 + 2 * d])
+        p0 = metric.momentum(s.chol, normals[:d])
+        p_search = metric.momentum(s.chol, normals[d:])
+        dirs = (w0[2 + 2 * d:] >> 31) == 1
         eps0 = jnp.exp(s.log_eps)
         # velocities are kept beside momenta: a leaf costs two products with the mass
         # matrix (the leapfrog step's and the new momentum's), whatever the tree depth
@@ -237,8 +277,10 @@ def make_iteration(potential: Callable[[Any, Any], Any], num_warmup: int, dense:
             lw_b = jnp.where(jnp.isfinite(h_b), c["h0"] - h_b, -jnp.inf)
             diverging = ~(h_b - c["h0"] <= _DIVERGENCE)  # also for NaN
             acc_b = jnp.where(jnp.isfinite(lw_b), jnp.exp(jnp.minimum(lw_b, 0.0)), 0.0)
-            k_leaf = jax.random.fold_in(k_loop, c["leaves"])
-            u_leaf, u_merge = jax.random.uniform(k_leaf, (2,))
+            leaf = c["leaves"].astype(jnp.uint32)
+            r0, r1 = threefry2x32(*k_loop, jnp.stack([leaf, leaf]),
+                                  jnp.arange(2, dtype=jnp.uint32))
+            u_leaf, u_merge = _uniform(r0, r1)
             lws = jnp.logaddexp(c["lws"], lw_b)
             take = jnp.log(u_leaf) < lw_b - lws  # uniform progressive sampling
             zs = jnp.where(take, z_b, c["zs"])
