@@ -99,13 +99,16 @@ def test_nuts_starts_from_laplace_fit(problem, reference):
     assert np.all((ratio > 0.5) & (ratio < 2)), ratio
     _, diag = laplace_start(prob, data, 0, None, np.random.default_rng(0), 2, False)
     assert diag.shape == (2, prob.dim) and np.allclose(diag[0], np.diag(imm[0]))
-    assert reference.extra["start"] == "prior"  # the default
+    assert reference.extra["start"] == "newton"  # the default (native kernel)
     short = dict(chains=2, warmup=150, samples=100, seed=3, progress=False)
     lap = fit(spec, obs, start="laplace", **short)
     assert lap.extra["start"] == "laplace"
     assert (lap.summary()["r_hat"] < 1.05).all()
     with pytest.raises(FitError, match="start='mode'"):
         fit(spec, obs, start="mode", **short)
+    with pytest.raises(FitError, match="start='newton' needs kernel='native'"):
+        fit(spec, obs, start="newton", kernel="numpyro", **short)
+    assert fit(spec, obs, kernel="numpyro", **short).extra["start"] == "prior"
 
 
 def test_mle_agrees_with_nuts(problem, reference, mle):

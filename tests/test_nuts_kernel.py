@@ -95,6 +95,68 @@ def test_threefry_is_jax_randoms_cipher():
                                       np.asarray(jax.random.fold_in(key, data)))
 
 
+@pytest.mark.parametrize("dense", [True, False])
+def test_first_iteration_finds_the_mode_and_its_curvature(dense):
+    """With ``find_mode`` the first iteration runs Newton's method from each chain's start
+    (far out: 3 to 10 sd in the narrowest directions) and reports the mode; the first
+    inverse mass matrix is then the inverse Hessian there (exact for a Gaussian), the
+    chain restarts near the mode, and the next iterations need few leapfrog steps."""
+    mean, cov = _gaussian(5, 3)
+    cov = cov / 10  # every variance below the cap on the first metric (4)
+    prec = jnp.asarray(np.linalg.inv(cov))
+    mu = jnp.asarray(mean)
+
+    def potential(u, data):
+        d = u - mu
+        return 0.5 * d @ prec @ d
+
+    it = make_iteration(potential, 100, dense, 0.8, 10)
+    rng = np.random.default_rng(1)
+    imm = np.broadcast_to(np.eye(5) if dense else np.ones(5),
+                          (4,) + ((5, 5) if dense else (5,))).copy()
+    state = initial_state(mean + rng.uniform(-1, 1, (4, 5)), imm,
+                          rng.integers(0, 2**32, (4, 2), dtype=np.uint32), find_mode=True)
+    one = jax.jit(jax.vmap(lambda s: it(s, None)))
+    after, (z, pe, _, evals, _, _) = one(state)
+    sd = np.sqrt(np.diag(cov))
+    assert np.all(np.abs(np.asarray(z) - mean) < 0.05 * sd)
+    assert np.all(np.asarray(pe) < 1e-3)
+    assert np.all(np.asarray(evals) >= 7)  # the start, 5 columns, a trial at least
+    want = cov if dense else np.diag(cov)
+    np.testing.assert_allclose(np.asarray(after.imm), np.broadcast_to(want, after.imm.shape),
+                               rtol=1e-6, atol=1e-9 * np.abs(want).max())
+    assert not np.asarray(after.need_mode).any()
+    assert np.asarray(after.need_grad).all() and np.asarray(after.need_eps).all()
+    # restarted near the mode (within a few sd), not at the mode itself
+    dev = np.asarray(after.z) - mean
+    maha = np.einsum("ni,ij,nj->n", dev, np.linalg.inv(cov), dev)
+    assert np.all((maha > 0) & (maha < 20 * 1.5**2))
+    run = jax.jit(jax.vmap(lambda s: jax.lax.scan(lambda s, _: it(s, None), s, None,
+                                                  length=50)))
+    _, out = run(after)
+    assert np.asarray(out[3]).mean() < (8 if dense else 20)
+
+
+def test_mode_search_gives_up_cleanly():
+    """A start where the potential is not finite, or a potential with no minimum (a
+    linear slope): the search stops, the chain keeps a finite position and a valid
+    metric (the identity, or clipped variances), and sampling goes on."""
+    def slope(u, data):  # no minimum: Newton's steps are capped, the search gives up
+        return jnp.where(u[0] > 5.0, jnp.inf, u[1] + 0.5 * u[0] ** 2)
+
+    it = make_iteration(slope, 100, True, 0.8, 10)
+    z0 = np.array([[0.5, 0.0], [7.0, 0.0]])  # the second start has an infinite potential
+    state = initial_state(z0, np.broadcast_to(np.eye(2), (2, 2, 2)).copy(),
+                          np.zeros((2, 2), np.uint32), find_mode=True)
+    after, out = jax.jit(jax.vmap(lambda s: it(s, None)))(state)
+    imm = np.asarray(after.imm)
+    assert np.all(np.isfinite(np.asarray(after.z))) and np.all(np.isfinite(imm))
+    np.testing.assert_array_equal(imm[1], np.eye(2))  # no finite start: unchanged
+    np.testing.assert_array_equal(np.asarray(after.z)[1], z0[1])
+    assert np.all(np.linalg.eigvalsh(imm[0]) > 0) and np.linalg.eigvalsh(imm[0]).max() <= 4.0
+    assert int(np.asarray(out[3])[0]) < 30 * 4 + 50  # bounded work
+
+
 def test_tree_depth_caps_the_trajectory():
     *_, (z, pe, div, steps, acc, eps) = _run(True, 0, 50, chains=1, max_depth=2)
     # no warm-up: the searched step size is used throughout; at most 2^2 - 1 leapfrogs

@@ -12,7 +12,7 @@ import common
 from common import _util
 
 args = _util.parse_args({"chains": 4, "warmup": 1000, "samples": 1000, "seed": 0,
-                          "start": "prior"})
+                          "start": "auto"})
 if args.quick:
     args.warmup, args.samples = 300, 300
 clock = _util.Clock()
