@@ -224,3 +224,32 @@ def test_ulx4_response_grid(shared_data):
     g = m.grid(lo, hi)
     assert g is m.grid(lo.copy(), hi.copy()) and g.contiguous and g.n_sub == 1
     assert ("absorption_terms", "tbabs") in g._cache
+
+
+def test_prepare_builds_absorption_terms_ahead_of_the_trace():
+    """``prepare`` builds what the first trace would (tbabs' absorption terms on the
+    grid), so the trace finds them; the model's values are unchanged by it."""
+    from jxspec_nb.model.components import multiplicative
+
+    lo, hi = EDGES[:-1] * 1.01, EDGES[1:] * 1.01  # a grid no other test uses
+    m = parse_model("tbabs*powerlaw")
+    calls = []
+    build = multiplicative.absorption_terms
+
+    def counting(*a):
+        calls.append(a[0])
+        return build(*a)
+
+    multiplicative.absorption_terms = counting
+    try:
+        m.prepare(lo, hi)
+        assert calls == ["tbabs"]
+        assert ("absorption_terms", "tbabs") in m.grid(lo, hi)._cache
+        p = {"tbabs.nH": 0.7, "powerlaw.PhoIndex": 1.8, "powerlaw.norm": 1e-3}
+        traced = jax.jit(lambda nh: m.evaluate({**p, "tbabs.nH": nh}, lo, hi))(0.7)
+        assert calls == ["tbabs"]  # the trace used the prepared terms
+    finally:
+        multiplicative.absorption_terms = build
+    fresh = parse_model("tbabs*powerlaw")
+    np.testing.assert_allclose(np.asarray(traced), np.asarray(fresh.evaluate(p, lo, hi)),
+                               rtol=1e-12)

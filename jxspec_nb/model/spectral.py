@@ -144,6 +144,17 @@ class SpectralModel:
                 self._grids.move_to_end(key)
             return g
 
+    def prepare(self, e_lo: Any, e_hi: Any) -> None:
+        """Build the tables the components need on these bins (absorption terms, ...)
+        ahead of the first trace; what a trace would otherwise build on its way (the
+        fit starts this in a thread, where numpy's array work runs beside the trace's
+        Python). Components declare theirs as ``extra["prepare"](grid)``."""
+        grid = self.grid(e_lo, e_hi)
+        for comp in components_of(self.tree):
+            prep = get_component(comp.name).extra.get("prepare")
+            if prep is not None:
+                prep(grid)
+
     # ----------------------------------------------------------- evaluation
     def _full(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return {p.name: params[p.name] if p.name in params else p.default

@@ -206,7 +206,7 @@ def make_iteration(potential: Callable[[Any, Any], Any], num_warmup: int, dense:
     metric = _Metric(dense)
     collect_np, end_np = adaptation_schedule(num_warmup)
     depth = int(max_tree_depth)
-    slots = jnp.arange(1, depth + 1)
+    slots = np.arange(1, depth + 1)  # numpy: an eager jnp op compiles a program
 
     def kinetic(imm: Any, p: Any) -> Any:
         return 0.5 * jnp.dot(p, metric.velocity(imm, p))
@@ -478,7 +478,7 @@ def make_iteration(potential: Callable[[Any, Any], Any], num_warmup: int, dense:
                            chol=jnp.where(ok, chol, st.chol), need_grad=True,
                            need_eps=True, need_mode=False)
 
-    collect_j, end_j = jnp.asarray(collect_np), jnp.asarray(end_np)
+    collect_j, end_j = collect_np, end_np  # constants of the program (numpy)
 
     def _adapt(st: State, accept: Any) -> State:
         i = st.it - 1
@@ -492,7 +492,7 @@ def make_iteration(potential: Callable[[Any, Any], Any], num_warmup: int, dense:
         last = i == num_warmup - 1
         log_eps = jnp.where(last, log_eps_bar, log_eps)
         # Welford estimates of the covariance within a window
-        coll = collect_j[i]
+        coll = jnp.asarray(collect_j)[i]
         n = st.w_n + coll
         delta = st.z - st.w_mean
         mean = jnp.where(coll, st.w_mean + delta / jnp.maximum(n, 1.0), st.w_mean)
@@ -502,7 +502,7 @@ def make_iteration(potential: Callable[[Any, Any], Any], num_warmup: int, dense:
         # at a window's end: the regularised covariance becomes the inverse mass matrix
         # (factorised then only: a 109 x 109 Cholesky at every warm-up iteration took
         # ~1 s of a 26 s run with a Bayesian background)
-        end = end_j[i]
+        end = jnp.asarray(end_j)[i]
 
         def new_metric(_: Any) -> tuple[Any, Any]:
             cov = m2 / jnp.maximum(n - 1.0, 1.0)

@@ -531,20 +531,35 @@ def cabs(grid: Any, p: dict[str, Any]) -> Any:
     return grid.average(jnp.exp(-p["nH"] * 0.01 * _SIGMA_T * kn))
 
 
-def _spec(name: str, params: list[ParamSpec], evaluate, description: str) -> None:
+def _spec(name: str, params: list[ParamSpec], evaluate, description: str,
+          prepare: Any = None) -> None:
     _add(ComponentSpec(name, "multiplicative", tuple(params), evaluate=evaluate,
-                       description=description))
+                       description=description,
+                       extra={} if prepare is None else {"prepare": prepare}))
+
+
+def _prepare_absorber(model: str) -> Any:
+    """The absorption terms of an unredshifted absorber on a concrete grid, built ahead
+    of the trace that would build them (:meth:`SpectralModel.prepare`)."""
+    def prepare(grid: Any) -> None:
+        if grid.concrete:
+            grid.cached(("absorption_terms", model),
+                        lambda: absorption_terms(model, grid.e_lo, grid.e_hi))
+    return prepare
 
 
 _NH = ParamSpec("nH", 1.0, "1e22 cm^-2", 0.0, INF, soft=(0.0, 1e5),
                 description="equivalent hydrogen column")
 _Z = ParamSpec("Redshift", 0.0, "", -0.999, 10.0, frozen=True)
 
-_spec("tbabs", [_NH], _absorber("tbabs", redshift=False), "Tuebingen-Boulder ISM absorption")
+_spec("tbabs", [_NH], _absorber("tbabs", redshift=False), "Tuebingen-Boulder ISM absorption",
+      prepare=_prepare_absorber("tbabs"))
 _spec("ztbabs", [_NH, _Z], _absorber("tbabs", redshift=True), "redshifted tbabs")
-_spec("phabs", [_NH], _absorber("phabs", redshift=False), "photo-electric absorption")
+_spec("phabs", [_NH], _absorber("phabs", redshift=False), "photo-electric absorption",
+      prepare=_prepare_absorber("phabs"))
 _spec("zphabs", [_NH, _Z], _absorber("phabs", redshift=True), "redshifted phabs")
-_spec("wabs", [_NH], _absorber("wabs", redshift=False), "Morrison & McCammon absorption")
+_spec("wabs", [_NH], _absorber("wabs", redshift=False), "Morrison & McCammon absorption",
+      prepare=_prepare_absorber("wabs"))
 _spec("zwabs", [_NH, _Z], _absorber("wabs", redshift=True), "redshifted wabs")
 _spec("constant", [ParamSpec("factor", 1.0, "", 0.0, INF, soft=(0.0, 1e10))], constant,
       "energy-independent factor")
