@@ -163,10 +163,11 @@ def _precompile(sampler: Any, fresh: Any, depth: Any) -> Any:
     other as the run first reaches them, the programs it calls between depth epochs
     (refreshing the likelihood order, publishing seeds, the depth condition, the next
     schedule round, the goal's evidence, the final result: ~6 s together), each while
-    the other core idles. Here the main thread compiles the round planner and the
-    depth loop (the run cannot start without them; XLA uses both cores for them),
-    then a worker thread compiles the boundary programs while the loop runs on one
-    core. Their arguments have the shapes of the scheduled state, which jaxns keeps
+    the other core idles. Here the main thread compiles the round planner and traces
+    the depth loop, XLA compiles the loop in a worker thread while the main thread
+    traces and lowers the boundary programs (jaxns' functions are traced by the main
+    thread only), and a worker compiles those while the loop runs on one core. Their
+    arguments have the shapes of the scheduled state, which jaxns keeps
     stable across epochs; ``eval_shape`` of the planner gives them. Measured on
     ULX-4 (2 cores, cold caches): the fit 42.3 -> 40.5 s. A boundary program not
     ready in time is compiled by the main thread as before; if jaxns' internals
@@ -195,8 +196,8 @@ def _precompile(sampler: Any, fresh: Any, depth: Any) -> Any:
         sched = jax.eval_shape(functools.partial(_start_schedule_round, **plan_kw),
                                fresh, depth)
         _start_schedule_round.lower(fresh, depth, **plan_kw).compile()
-        _run_depth.lower(sched, config.sampler, depth, max_samples=config.max_samples,
-                         max_batches=None).compile()
+        loop = _run_depth.lower(sched, config.sampler, depth, max_samples=config.max_samples,
+                                max_batches=None)
         boundary = dataclasses.replace(sched, scheduler_data=None)  # at a goal check
         jobs = [
             (_refresh_likelihood_order, (sched,), {}),
@@ -212,11 +213,28 @@ def _precompile(sampler: Any, fresh: Any, depth: Any) -> Any:
         if os.environ.get("JXSPEC_NB_DEBUG_NS"):
             raise
         return None
+    # Only this thread traces jaxns' functions (the run traces them here too, and a
+    # trace of the same function in two threads at once failed once in the tests with
+    # an unexpected tracer): XLA compiles the loop in a worker while the boundary
+    # programs are traced and lowered here, then compiles those while the loop runs.
+    loop_done = background(loop.compile)
+    lowered = []
+    for fn, args, kw in jobs:
+        try:
+            lowered.append(fn.lower(*args, **kw))
+        except Exception:  # noqa: BLE001
+            if os.environ.get("JXSPEC_NB_DEBUG_NS"):
+                raise
+    try:
+        loop_done.result()
+    except Exception:  # noqa: BLE001  (the run compiles it on demand)
+        if os.environ.get("JXSPEC_NB_DEBUG_NS"):
+            raise
 
     def work() -> None:
-        for fn, args, kw in jobs:
+        for low in lowered:
             try:
-                fn.lower(*args, **kw).compile()
+                low.compile()
             except Exception:  # noqa: BLE001
                 if os.environ.get("JXSPEC_NB_DEBUG_NS"):
                     raise
