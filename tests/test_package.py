@@ -127,6 +127,34 @@ def test_fusion_emitter_flag_only_where_known(env, expected):
     assert got == ([] if expected is None else [expected])
 
 
+@pytest.mark.parametrize("env,expected", [
+    ({}, "auto"),
+    ({"JXSPEC_NB_XLA_TUNING": "off"}, None),
+    ({"XLA_FLAGS": "--xla_cpu_experimental_ynn_fusion_type=LIBRARY_FUSION_TYPE_DOT"},
+     "LIBRARY_FUSION_TYPE_DOT"),  # the user's choice
+])
+def test_ynn_fusions_limited_to_dots_where_known(env, expected):
+    """YNNPACK gets single matrix products only (its elementwise fusions ran a batched
+    model slower), on the jaxlib versions known to take the option; the process runs."""
+    import os
+
+    from jxspec_nb._jax import _YNN_FLAG_VERSIONS, _jaxlib_version
+
+    code = ("import os, jxspec_nb._jax as j; "
+            "print(float(j.jax.vmap(lambda a: a @ a)(j.jnp.ones((2, 3, 3))).sum())); "
+            "print(os.environ.get('XLA_FLAGS', ''))")
+    full = {k: v for k, v in os.environ.items() if k not in ("JXSPEC_NB_XLA_TUNING", "XLA_FLAGS")}
+    full |= {"JAX_PLATFORMS": "cpu"} | env
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=full).stdout.splitlines()
+    assert out[-2] == "54.0"
+    got = [f.split("=")[1] for f in out[-1].split() if "ynn_fusion_type" in f]
+    if expected == "auto":
+        expected = ("LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"
+                    if _jaxlib_version() in _YNN_FLAG_VERSIONS else None)
+    assert got == ([] if expected is None else [expected])
+
+
 def test_unsplit_sums_keep_their_precision():
     """The CPU compiler runs without its tree-reduction pass here (jxspec_nb._jax):
     sums of float32 and float64 values must stay as accurate as numpy's."""
