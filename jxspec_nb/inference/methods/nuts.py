@@ -54,6 +54,7 @@ from ._common import (
     run_chunks,
     warm_pointwise,
 )
+from ._nuts_kernel import _MAX_VAR, _START_SPREAD  # the same start as the Newton search's
 from .mle import posterior_mode
 
 __all__ = ["run"]
@@ -283,8 +284,6 @@ class _Programs:
 _PROGRAM_VERSION = 3  # bump when the programs' calling convention changes
 
 
-_START_SPREAD = 1.5  # chains start from N(mode, (1.5 sd)^2): overdispersed, for R-hat
-_MAX_VAR = 4.0  # largest variance of the starting mass matrix (flat directions), u-space
 
 
 def laplace_start(problem: Problem, data: Any, seed: int, u_init: np.ndarray | None,
