@@ -102,6 +102,21 @@ def test_cpu_compiler_flags(env, width, reduction):
         assert passes == []
 
 
+def _child_flag(env: dict, expr: str, option: str) -> tuple[str, list[str]]:
+    """In a fresh process with ``env``: the printed value of ``expr`` (a JAX computation,
+    so that XLA starts and reads its options) and the values ``XLA_FLAGS`` gives
+    ``option`` there."""
+    import os
+
+    code = (f"import os, jxspec_nb._jax as j; print({expr}); "
+            "print(os.environ.get('XLA_FLAGS', ''))")
+    full = {k: v for k, v in os.environ.items() if k not in ("JXSPEC_NB_XLA_TUNING", "XLA_FLAGS")}
+    full |= {"JAX_PLATFORMS": "cpu"} | env
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=full).stdout.splitlines()
+    return out[-2], [f.split("=")[1] for f in out[-1].split() if option in f]
+
+
 @pytest.mark.parametrize("env,expected", [
     ({}, "auto"),  # added where jaxlib is a version known to take the option
     ({"JXSPEC_NB_XLA_TUNING": "off"}, None),
@@ -110,18 +125,10 @@ def test_cpu_compiler_flags(env, width, reduction):
 def test_fusion_emitter_flag_only_where_known(env, expected):
     """XLA stops the process on an option it does not know: the emitter option is
     added only for the jaxlib versions checked, and the process then runs."""
-    import os
-
     from jxspec_nb._jax import _FUSION_EMITTER_FLAG_VERSIONS, _jaxlib_version
 
-    code = ("import os, jxspec_nb._jax as j; print(float(j.jnp.ones(3).sum())); "
-            "print(os.environ.get('XLA_FLAGS', ''))")
-    full = {k: v for k, v in os.environ.items() if k not in ("JXSPEC_NB_XLA_TUNING", "XLA_FLAGS")}
-    full |= {"JAX_PLATFORMS": "cpu"} | env
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env=full).stdout.splitlines()
-    assert out[-2] == "3.0"
-    got = [f.split("=")[1] for f in out[-1].split() if "use_fusion_emitters" in f]
+    value, got = _child_flag(env, "float(j.jnp.ones(3).sum())", "use_fusion_emitters")
+    assert value == "3.0"
     if expected == "auto":
         expected = "false" if _jaxlib_version() in _FUSION_EMITTER_FLAG_VERSIONS else None
     assert got == ([] if expected is None else [expected])
@@ -136,19 +143,11 @@ def test_fusion_emitter_flag_only_where_known(env, expected):
 def test_ynn_fusions_limited_to_dots_where_known(env, expected):
     """YNNPACK gets single matrix products only (its elementwise fusions ran a batched
     model slower), on the jaxlib versions known to take the option; the process runs."""
-    import os
-
     from jxspec_nb._jax import _YNN_FLAG_VERSIONS, _jaxlib_version
 
-    code = ("import os, jxspec_nb._jax as j; "
-            "print(float(j.jax.vmap(lambda a: a @ a)(j.jnp.ones((2, 3, 3))).sum())); "
-            "print(os.environ.get('XLA_FLAGS', ''))")
-    full = {k: v for k, v in os.environ.items() if k not in ("JXSPEC_NB_XLA_TUNING", "XLA_FLAGS")}
-    full |= {"JAX_PLATFORMS": "cpu"} | env
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env=full).stdout.splitlines()
-    assert out[-2] == "54.0"
-    got = [f.split("=")[1] for f in out[-1].split() if "ynn_fusion_type" in f]
+    value, got = _child_flag(
+        env, "float(j.jax.vmap(lambda a: a @ a)(j.jnp.ones((2, 3, 3))).sum())", "ynn_fusion_type")
+    assert value == "54.0"
     if expected == "auto":
         expected = ("LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"
                     if _jaxlib_version() in _YNN_FLAG_VERSIONS else None)
