@@ -386,6 +386,14 @@ def _weighted_gauss_rule(x: np.ndarray, w: np.ndarray, q: int) -> tuple[np.ndarr
     return mean + sd * vals, total * vecs[0] ** 2
 
 
+def _grid_terms(grid: Any, model: str, zf: float | None) -> AbsorptionTerms:
+    """The absorption terms of a concrete grid, cached on it (``zf``: 1 + a fixed
+    redshift, or None without one)."""
+    f = 1.0 if zf is None else zf
+    key = ("absorption_terms", model) + (() if zf is None else (zf,))
+    return grid.cached(key, lambda: absorption_terms(model, grid.e_lo * f, grid.e_hi * f))
+
+
 def _absorber(model: str, *, redshift: bool):
     def evaluate(grid: Any, p: dict[str, Any]) -> Any:
         fixed_z = redshift and is_concrete(p["Redshift"])
@@ -393,9 +401,7 @@ def _absorber(model: str, *, redshift: bool):
             # a fixed redshift (the usual case: known from the optical) only moves the
             # edges: the same tables, built on the rest-frame edges
             zf = 1.0 + float(np.asarray(p["Redshift"])) if redshift else 1.0
-            key = ("absorption_terms", model) + ((zf,) if redshift else ())
-            r = grid.cached(key,
-                            lambda: absorption_terms(model, grid.e_lo * zf, grid.e_hi * zf))
+            r = _grid_terms(grid, model, zf if redshift else None)
             nh = p["nH"]
             out = _log_terms(r.coef, r.bounds, nh, jnp)
             if r.extra is None:
@@ -543,8 +549,7 @@ def _prepare_absorber(model: str) -> Any:
     of the trace that would build them (:meth:`SpectralModel.prepare`)."""
     def prepare(grid: Any) -> None:
         if grid.concrete:
-            grid.cached(("absorption_terms", model),
-                        lambda: absorption_terms(model, grid.e_lo, grid.e_hi))
+            _grid_terms(grid, model, None)
     return prepare
 
 
