@@ -427,15 +427,39 @@ def test_weighted_gauss_rule_matches_moments_and_compresses_rough_bins():
                 np.testing.assert_allclose(np.sum(cw * np.exp(-nh * cs)), full, rtol=1e-9)
 
 
-def test_absorption_tables_built_in_threads_equal_one_thread(monkeypatch):
-    """The tables' blocks of bins are built over the cores; the result is the same, bit
-    for bit, as one thread's (each block writes its own bins)."""
+def test_absorption_tables_from_pieces_match_fine_sampling():
+    """The per-bin tables (cumulant series, bounds, 3-node rules) and the check's
+    reference averages come from Gauss-Legendre nodes on the pieces of each bin between
+    the table's energies: they agree with 262144-point samplings of the same bins, edge
+    and resonance bins included, and the bounds are the exact range of SIGMA."""
     from jxspec_nb.model.components import multiplicative as m
+    from jxspec_nb.model.components.tables import absorption_table
 
-    edges = np.arange(0.3, 3.0, 0.002)
-    threaded = m.absorption_terms("tbabs", edges[:-1], edges[1:])
-    monkeypatch.setattr(m, "_cpu_count", lambda: 1)
-    single = m.absorption_terms("tbabs", edges[:-1], edges[1:])
-    for a, b in zip(threaded, single, strict=True):
-        for x, y in zip(*((a, b) if isinstance(a, tuple) else ((a,), (b,))), strict=True):
-            assert np.array_equal(x, y)
+    edges = np.concatenate([np.arange(0.516, 0.549, 0.003), np.arange(0.700, 0.725, 0.005),
+                            np.arange(2.0, 2.1, 0.01)])
+    keep = (np.diff(edges) > 0.002) & (np.diff(edges) < 0.02)  # 3-10 eV bins
+    lo, hi = edges[:-1][keep], edges[1:][keep]
+
+    def sigma_of(e):
+        return cross_section("tbabs", e)
+
+    table_e = np.exp(absorption_table("tbabs")[0])
+    nodes, weights, coef, bounds = m._sampled_rules(sigma_of, lo, hi, table_e)
+    exact = m._exact_averages(sigma_of, lo, hi, np.arange(lo.size), table_e)
+    t = (np.arange(262144) + 0.5) / 262144
+    for i in range(lo.size):
+        s = sigma_of(lo[i] + (hi[i] - lo[i]) * t)
+        inner = table_e[(table_e > lo[i]) & (table_e < hi[i])]
+        ends = sigma_of(np.concatenate([[lo[i], hi[i]], inner]))
+        assert bounds[0, i] == ends.min() and bounds[1, i] == ends.max()
+        assert bounds[0, i] <= s.min() and s.max() <= bounds[1, i]
+        k1, var = s.mean(), s.var()
+        assert -coef[0, i] == pytest.approx(k1, rel=1e-8, abs=0)
+        assert 2.0 * coef[1, i] == pytest.approx(var, rel=1e-6, abs=1e-12 * k1**2)
+        for k in range(6):  # the 3-node rule holds the moments 0 ... 5
+            assert np.sum(weights[:, i] * nodes[:, i] ** k) == pytest.approx(
+                np.mean(s**k), rel=1e-7, abs=0)
+        for j, nh in enumerate(m._CHECK_NH):
+            ref = np.mean(np.exp(-nh * s))
+            if ref > 1e-30:
+                assert exact[j, i] == pytest.approx(ref, rel=1e-7, abs=0), (lo[i], nh)

@@ -499,7 +499,8 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
     stats = {k: v.reshape(-1, *v.shape[2:]) for k, v in stats.items()}
     extra = {"interrupted": bool(interrupted), "chain_method": chain_method,
              "mean_leapfrog_steps": float(np.mean(nsteps[sl])),
-             "start": "laplace" if started is not None else ("prior" if start == "laplace" else start),
+             "start": ("laplace" if started is not None
+                       else ("prior" if start == "laplace" else start)),
              "kernel": kernel}
     return make_result(problem, data, observations, u, method="nuts", timer=timer, seed=seed,
                        sample_stats=stats, extra=extra)
