@@ -1,9 +1,12 @@
-"""Small astropy.io.fits helpers that turn every malformed input into a DataError.
+"""Small FITS helpers that turn every malformed input into a DataError.
 
-Private to :mod:`jxspec_nb.data`. HDUs are found by EXTNAME / HDUCLAS, never by
-index, and every value read is checked (finite, right shape) so that a damaged
-file ends in a :class:`~jxspec_nb.errors.DataError` naming the file, HDU and
-keyword or column, never in a crash or a silent wrong answer.
+Private to :mod:`jxspec_nb.data`. Files are read by :mod:`jxspec_nb._fitsread` (binary
+tables, no astropy import: ~0.2 s of a cold fit), or by ``astropy.io.fits`` when that
+reader does not handle the file or finds it damaged (astropy then reads it or says
+what is wrong). HDUs are found by EXTNAME / HDUCLAS, never by index, and every value
+read is checked (finite, right shape) so that a damaged file ends in a
+:class:`~jxspec_nb.errors.DataError` naming the file, HDU and keyword or column, never
+in a crash or a silent wrong answer.
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from astropy.io import fits
 
+from .. import _fitsread
 from ..errors import DataError
 
 NONE_VALUES = {"", "none", "null", "nil", "n/a", "-"}
 
 
-def open_fits(path: str | Path) -> fits.HDUList:
+def open_fits(path: str | Path) -> Any:
     """Open a FITS file fully in memory (gzip allowed), or raise a DataError.
 
     Example:
@@ -32,6 +35,14 @@ def open_fits(path: str | Path) -> fits.HDUList:
         raise DataError("file not found", path=str(path))
     if path.is_dir():
         raise DataError("is a directory, expected a FITS file", path=str(path))
+    try:
+        hdul = _fitsread.read(path)
+        if len(hdul):
+            return hdul
+    except Exception:  # noqa: BLE001  (unsupported or damaged: astropy reads it or says why)
+        pass
+    from astropy.io import fits
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -49,7 +60,7 @@ def open_fits(path: str | Path) -> fits.HDUList:
     return hdul
 
 
-def hdu_label(hdul: fits.HDUList, hdu: fits.hdu.base.ExtensionHDU) -> str | int:
+def hdu_label(hdul: Any, hdu: Any) -> str | int:
     """How to name an HDU in messages: its EXTNAME, or its index when unnamed/ambiguous."""
     index = hdul.index(hdu)
     name = hdu.name
@@ -58,13 +69,22 @@ def hdu_label(hdul: fits.HDUList, hdu: fits.hdu.base.ExtensionHDU) -> str | int:
     return name
 
 
-def find_hdus(hdul: fits.HDUList, names: Iterable[str], hduclas: Iterable[str] = ()) -> list:
+def is_table(hdu: Any) -> bool:
+    """A binary (or, read by astropy, ASCII) table HDU."""
+    if isinstance(hdu, _fitsread.HDU):
+        return hdu.is_table
+    from astropy.io import fits
+
+    return isinstance(hdu, fits.BinTableHDU | fits.TableHDU)
+
+
+def find_hdus(hdul: Any, names: Iterable[str], hduclas: Iterable[str] = ()) -> list:
     """Table HDUs whose EXTNAME is one of ``names`` or whose HDUCLAS1/2 is in ``hduclas``."""
     names = {n.upper() for n in names}
     hduclas = {c.upper() for c in hduclas}
     found = []
     for hdu in hdul[1:]:
-        if not isinstance(hdu, fits.BinTableHDU | fits.TableHDU):
+        if not is_table(hdu):
             continue
         clas = {str(hdu.header.get(k, "")).strip().upper() for k in ("HDUCLAS1", "HDUCLAS2")}
         if hdu.name.upper() in names or clas & hduclas:
@@ -73,7 +93,7 @@ def find_hdus(hdul: fits.HDUList, names: Iterable[str], hduclas: Iterable[str] =
 
 
 def require_hdu(
-    hdul: fits.HDUList, path: Path, names: tuple[str, ...], hduclas: tuple[str, ...] = ()
+    hdul: Any, path: Path, names: tuple[str, ...], hduclas: tuple[str, ...] = ()
 ):
     """The first matching table HDU, or a DataError listing the HDUs present."""
     found = find_hdus(hdul, names, hduclas)
@@ -90,7 +110,7 @@ def require_hdu(
 class TableReader:
     """Read columns / keywords of one table HDU (optionally one row of a type II file)."""
 
-    def __init__(self, hdul: fits.HDUList, hdu, path: Path, row: int | None = None) -> None:
+    def __init__(self, hdul: Any, hdu: Any, path: Path, row: int | None = None) -> None:
         self.hdu = hdu
         self.header = hdu.header
         self.path = Path(path)

@@ -1,4 +1,4 @@
-"""Read OGIP PHA spectra (type I and type II) with astropy.io.fits.
+"""Read OGIP PHA spectra (type I and type II) (FITS through :mod:`jxspec_nb.data._fits`).
 
 The reader follows OGIP/92-007 and the quirks of real files (see
 ``../shared/data/README.md``): COUNTS or RATE columns, POISSERR / STAT_ERR /

@@ -39,7 +39,7 @@ TABLES: dict[str, dict[str, str]] = {
 @cache
 def absorption_table(model: str, abund: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(log E, log SIGMA)`` of a packaged table, float64."""
-    from astropy.io import fits
+    from ..._fitsread import read
 
     files = TABLES.get(model)
     if files is None:
@@ -50,8 +50,8 @@ def absorption_table(model: str, abund: str | None = None) -> tuple[np.ndarray, 
             f"no {model} table for abundance {abund!r}; available: {', '.join(files)}"
         )
     path = resources.files("jxspec_nb.model.tables").joinpath(files[abund])
-    with resources.as_file(path) as p, fits.open(p) as hdul:
-        data = hdul[1].data
+    with resources.as_file(path) as p:
+        data = read(p)[1].data  # our own files: binary tables the small reader handles
         energy = np.asarray(data["ENERGY"], dtype=np.float64)
         sigma = np.asarray(data["SIGMA"], dtype=np.float64)
     order = np.argsort(energy)
