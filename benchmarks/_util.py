@@ -71,10 +71,13 @@ def peak_rss_mb() -> float:
 class Clock:
     """Named wall-clock phases: ``with clock("setup"): ...``.
 
-    ``ends`` holds the epoch time (``time.time()``) at which each phase last ended:
-    run.py subtracts its own launch time from ``ends["summary"]`` to get the time from
-    launching the process to the printed summary (the issues' "whole process from
-    import to printed summary", without the benchmark's own bookkeeping afterwards).
+    ``ends`` holds the time on the system's monotonic clock (``time.monotonic()``,
+    shared by all processes and not moved by wall-clock adjustments) at which each phase
+    last ended: run.py subtracts its own launch time from ``ends["summary"]`` to get the
+    time from launching the process to the printed summary (the issues' "whole process
+    from import to printed summary", without the benchmark's own bookkeeping
+    afterwards). (The wall clock, used before, stepped by 7 s during one run of
+    session12_methods on this virtual machine.)
     """
 
     def __init__(self) -> None:
@@ -95,7 +98,7 @@ class Clock:
         self.phases[self._name] = self.phases.get(self._name, 0.0) + (
             time.perf_counter() - self._t0
         )
-        self.ends[self._name] = time.time()
+        self.ends[self._name] = time.monotonic()
 
 
 class CompileMeter:

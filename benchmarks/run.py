@@ -90,7 +90,7 @@ def run_one(tag: str, python: Path, script: str, out: Path, *extra: str,
     log = out.with_suffix(".log")
     print(f"[run] {tag:28s} ...", end=" ", flush=True)
     t0 = time.perf_counter()
-    launch_epoch = time.time()
+    launch = time.monotonic()
     with log.open("w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=full_env,
                                 cwd=str(HERE / Path(script).parent))
@@ -103,9 +103,9 @@ def run_one(tag: str, python: Path, script: str, out: Path, *extra: str,
                 "log_tail": log.read_text()[-2000:]}
     data = json.loads(out.read_text())
     data.update(tag=tag, wall_s=wall, peak_rss_mb_outside=usage.ru_maxrss / 1024.0)
-    ends = data.get("phase_end_epoch") or {}
+    ends = data.get("phase_end_monotonic") or {}
     if "summary" in ends:  # launch -> printed summary: the issues' "whole process"
-        data["to_summary_s"] = ends["summary"] - launch_epoch
+        data["to_summary_s"] = ends["summary"] - launch
     out.write_text(json.dumps(data, indent=1))
     return data
 

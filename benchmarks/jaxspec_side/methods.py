@@ -74,7 +74,7 @@ _util.emit(
         "problem": f"ulx4_{args.method}",
         "config": cfg,
         "phases": clock.phases,
-        "phase_end_epoch": clock.ends,
+        "phase_end_monotonic": clock.ends,
         "compile_s": meter.total,
         "compile_detail": meter.snapshot(),
         "posterior": common.posterior_stats(result.inference_data, fit_s),

@@ -73,7 +73,7 @@ _util.emit(
         "problem": "ulx4_nuts",
         "config": vars(args) | {"out": str(args.out), "chain_method": "parallel (4 host devices)"},
         "phases": clock.phases,
-        "phase_end_epoch": clock.ends,
+        "phase_end_monotonic": clock.ends,
         "mcmc_run_s": mcmc_wall["run"],
         "compile_s": mcmc_wall["compile"],
         "sampling_s": sampling,

@@ -154,7 +154,7 @@ _util.emit(
         "side": "jaxspec",
         "problem": f"perseus_sxs_{args.method}",
         "phases": clock.phases,
-        "phase_end_epoch": clock.ends,
+        "phase_end_monotonic": clock.ends,
         "compile_s": meter.total,
         "velocity": velocity,
         "extra": extra,

@@ -50,7 +50,7 @@ payload = {
     "config": cfg,
     "fit_kwargs": {k: v for k, v in kw.items() if k != "progress"},
     "phases": clock.phases,
-        "phase_end_epoch": clock.ends,
+        "phase_end_monotonic": clock.ends,
     "fit_timings": result.timings,
     "compile_s": meter.total,
     "compile_detail": meter.snapshot(),

@@ -44,7 +44,7 @@ _util.emit(
         "problem": "ulx4_nuts",
         "config": vars(args) | {"out": str(args.out)},
         "phases": clock.phases,
-        "phase_end_epoch": clock.ends,
+        "phase_end_monotonic": clock.ends,
         "fit_timings": t,
         "compile_s": meter.total,
         "compile_detail": meter.snapshot(),

@@ -101,7 +101,7 @@ _util.emit(args.out, {
     "problem": f"perseus_sxs_{args.method}",
     "fit_kwargs": kw,
     "phases": clock.phases,
-    "phase_end_epoch": clock.ends,
+    "phase_end_monotonic": clock.ends,
     "fit_timings": result.timings,
     "compile_s": meter.total,
     "velocity": _velocity(vs),
