@@ -131,7 +131,8 @@ class Table:
                 raise ValueError(f"column {n}: TFORM {form!r} is not a FITS binary format")
             count = int(m.group(1)) if m.group(1) else 1
             code, elem = m.group(2), m.group(3)
-            if code == "X" or (code in "PQ" and elem in ("", "A", "L", "X")):
+            if code == "X" or (code in "PQ" and elem in ("", "A", "L", "X")) \
+                    or (code == "A" and header.get(f"TDIM{n}")):  # (arrays of strings)
                 raise Unsupported(f"column format {form!r}")
             name = str(header.get(f"TTYPE{n}", "") or "")
             if name in self._spec or (count == 0 and code not in "PQ"):

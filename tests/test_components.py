@@ -444,7 +444,7 @@ def test_absorption_tables_from_pieces_match_fine_sampling():
         return cross_section("tbabs", e)
 
     table_e = np.exp(absorption_table("tbabs")[0])
-    nodes, weights, coef, bounds = m._sampled_rules(sigma_of, lo, hi, table_e)
+    nodes, weights, coef, bounds = m._moment_rules(sigma_of, lo, hi, table_e)
     exact = m._exact_averages(sigma_of, lo, hi, np.arange(lo.size), table_e)
     t = (np.arange(262144) + 0.5) / 262144
     for i in range(lo.size):

@@ -81,7 +81,7 @@ def _piece_nodes(sigma_of: Any, owner: np.ndarray, a: np.ndarray, b: np.ndarray,
     """Each piece split into ``parts`` equal parts, 8 Gauss-Legendre nodes on each:
     ``(bin, SIGMA, weight)`` per node (flat), the weights of a bin summing to 1 (bin
     averages)."""
-    parts = np.clip(parts, 1, 1 << 16).astype(np.int64)
+    parts = np.clip(np.nan_to_num(parts, nan=1.0), 1, 1 << 16).astype(np.int64)
     owner = np.repeat(owner, parts)
     j = np.arange(owner.size) - np.repeat(np.cumsum(parts) - parts, parts)
     h = np.repeat((b - a) / parts, parts)
@@ -91,7 +91,7 @@ def _piece_nodes(sigma_of: Any, owner: np.ndarray, a: np.ndarray, b: np.ndarray,
     return np.repeat(owner, _PIECE_NODES), sigma_of(nodes).ravel(), weights.ravel()
 
 
-def _sampled_rules(sigma_of: Any, e_lo: np.ndarray, e_hi: np.ndarray, table_e: np.ndarray,
+def _moment_rules(sigma_of: Any, e_lo: np.ndarray, e_hi: np.ndarray, table_e: np.ndarray,
                    q: int = 3) -> tuple[np.ndarray, ...]:
     """Per-bin rules for the bin averages of exp(-nH sigma(E)), from the distribution
     of sigma over each bin: ``(nodes (q, m), weights (q, m), coef (6, m), bounds (2,
@@ -269,7 +269,7 @@ def absorption_terms(model: str, e_lo: np.ndarray, e_hi: np.ndarray) -> Absorpti
 
     The log of a bin average of exp(-nH SIGMA) is the cumulant series of the
     distribution of SIGMA over the bin, sum_j (-nH)^j k_j / j! (k_j the cumulants);
-    six terms, from the moments of the table over the bin (:func:`_sampled_rules`),
+    six terms, from the moments of the table over the bin (:func:`_moment_rules`),
     hold the average to ~(nH dSIGMA)^8 / 1e7 in a smooth bin. The exponent is kept within
     ``[-nH max SIGMA, -nH min SIGMA]``, the exact bounds of the average, so that no
     column, however large, takes it outside them. Bins where the series misses the
@@ -287,7 +287,7 @@ def absorption_terms(model: str, e_lo: np.ndarray, e_hi: np.ndarray) -> Absorpti
 
     m = e_lo.size
     table_e = np.exp(absorption_table(model)[0])
-    sig3, w3, coef, bounds = _sampled_rules(sigma_of, e_lo, e_hi, table_e)
+    sig3, w3, coef, bounds = _moment_rules(sigma_of, e_lo, e_hi, table_e)
     exact = _exact_averages(sigma_of, e_lo, e_hi, np.arange(m), table_e)
     series = np.stack([_log_terms(coef, bounds, nh) for nh in _CHECK_NH])
     redo = np.flatnonzero(_misses(series, exact))
@@ -345,7 +345,7 @@ def _gauss_rules(x: np.ndarray, w: np.ndarray, q_min: int, q_max: int) -> Iterat
     eigen-decomposition of the leading q x q block of the Jacobi matrix (Golub-Welsch),
     so each further rule costs one more Lanczos step. Weights sum to ``sum(w)``. Stops
     early, after the exact rule, when the measure has fewer points than q_max. Apart from
-    :func:`_sampled_rules`, whose row-vectorised Stieltjes recursion serves the 3-node
+    :func:`_moment_rules`, whose row-vectorised Stieltjes recursion serves the 3-node
     rules of every bin: rules of up to 24 nodes need the reorthogonalisation."""
     total = float(np.sum(w))
     mean = float(np.sum(w * x)) / total
