@@ -141,25 +141,20 @@ def sparse_mv(f, r):
     return y, g
 
 
-# the row blocks the samplers' fold uses (each restricted to the columns its rows reach)
-from jxspec_nb.inference._model_eval import fold_data  # noqa: E402
+# the samplers' own fold (float32 row blocks, each restricted to the columns its rows
+# reach) and its transpose, as the potential's gradient applies it
+from jxspec_nb.inference._model_eval import ObsEval, fold_data  # noqa: E402
 
-fd, _, fblocks = fold_data(obs)
-bl = [(r0, r1, c0, c1, jnp.asarray(fd[f"fold{j}_fast"]))
-      for j, (r0, r1, c0, c1) in enumerate(fblocks)]
-
-
-def blocks32_mv(f, r):
-    f32, r32 = f.astype(jnp.float32), r.astype(jnp.float32)
-    y = jnp.concatenate([b @ f32[c0:c1] for r0, r1, c0, c1, b in bl])
-    g = sum(jnp.zeros(f.shape, jnp.float32).at[c0:c1].add(b.T @ r32[r0:r1])
-            for r0, r1, c0, c1, b in bl)
-    return y.astype(jnp.float64), g.astype(jnp.float64)
+fd, f_sparse, fblocks = fold_data(obs)
 
 
-floor_impl = {"dense_jax": dense_mv, "dense_f32_jax": dense32_mv, "sparse_jax": sparse_mv}
-if bl:
-    floor_impl["row_blocks_f32_jax"] = blocks32_mv
+def samplers_mv(f, r):
+    y, transpose = jax.vjp(lambda x: ObsEval.fold(x, fd, f_sparse, fblocks, fast=True), f)
+    return y, transpose(r)[0]
+
+
+floor_impl = {"dense_jax": dense_mv, "dense_f32_jax": dense32_mv, "sparse_jax": sparse_mv,
+              "samplers_fold_jax": samplers_mv}
 floor_calls = {k: per_call(jax.jit(fn), flux, resid, repeat=args.repeat)["per_call_us"]
                for k, fn in floor_impl.items()}
 floor_loop = {k: _util.in_loop_us(lambda fr, fn=fn: fn(*fr), (flux, resid))["in_loop_us"]
