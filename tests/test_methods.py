@@ -1,5 +1,7 @@
 """Every method on a fast synthetic problem agrees with NUTS; MLE finds ULX-4's global minimum."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -240,8 +242,8 @@ def test_nested_sampling_evidence(problem, reference, mle):
     res = fit(spec, obs, method="ns", samples=2000, seed=5, progress=False)
     _agree(res, reference, 0.3)
     assert np.isfinite(res.log_evidence) and 0 < res.log_evidence_err < 1.0
-    # the result comes from the run with slice directions fitted on the pilot run
-    assert res.extra["directions"] == "gmm"
+    # one run, its slice directions from the Laplace approximation at the mode
+    assert res.extra["directions"] == "laplace"
     # defaults: 3 slice steps per parameter, 5 points per parameter replaced together
     assert res.extra["slices"] == 3 * len(spec.prior_defs)
     assert res.extra["replacement_width"] == 5 * len(spec.prior_defs)
@@ -253,7 +255,7 @@ def test_nested_sampling_evidence(problem, reference, mle):
 
     emitters_off = "--xla_cpu_use_fusion_emitters=false" in XLA_FLAGS_ADDED
     assert getattr(jaxns.core._run_depth, "_jxspec_nb_emitters", False) == emitters_off
-    with pytest.raises(FitError, match="directions='pca'.*'gmm'"):
+    with pytest.raises(FitError, match="directions='pca'.*'laplace'.*'gmm'.*'iso'"):
         fit(spec, obs, method="ns", directions="pca", progress=False)
     for bad in ({"slices": 0}, {"replacement_width": 2.5}, {"live_points": -3}):
         with pytest.raises(FitError, match=f"{next(iter(bad))}=.*whole number >= 1"):
@@ -267,7 +269,33 @@ def test_nested_sampling_evidence(problem, reference, mle):
     assert res.log_evidence == pytest.approx(log_z, abs=3 * res.log_evidence_err + 0.3)
 
 
-def _ns_logging_compiles(spec, obs, caplog, seed):
+def test_nested_sampling_laplace_directions_match_the_posterior(problem, reference):
+    """The slice-direction law from the Laplace approximation has the posterior's
+    covariance in the unit cube (NUTS draws mapped through each prior's CDF) and the
+    likelihood's height at the mode."""
+    from jxspec_nb.inference.compile import get_problem
+    from jxspec_nb.inference.methods import nested
+
+    spec, obs = problem
+    prob, data = get_problem(spec, [obs])
+    law = nested._laplace_directions(prob, data, seed=0)
+    assert law is not None and bool(law.enabled) and bool(law.valid[0])
+    cov = np.asarray(law.mixture.covariances[0])
+    post = reference.idata.posterior
+    q = np.column_stack([p.to_unit(np.asarray(post[n]).ravel())
+                         for n, p in zip(prob.names, prob.priors, strict=True)])
+    ref = np.cov(q.T)
+    sd, sd_ref = np.sqrt(np.diag(cov)), np.sqrt(np.diag(ref))
+    assert np.allclose(sd, sd_ref, rtol=0.25)
+    assert np.allclose(cov / np.outer(sd, sd), ref / np.outer(sd_ref, sd_ref), atol=0.1)
+    assert np.allclose(np.asarray(law.centres[0]), q.mean(axis=0), atol=0.5 * sd_ref)
+    # the posterior mode in sampling space is not the likelihood's peak: close to it
+    x = np.array([np.median(np.asarray(post[n])) for n in prob.names])
+    assert float(law.log_L_at_mean[0]) == pytest.approx(float(prob.loglik_values(x, data)),
+                                                        abs=1.0)
+
+
+def _ns_logging_compiles(spec, obs, caplog, seed, **kw):
     """A short nested-sampling fit with JAX's compile log captured in ``caplog``."""
     import logging
 
@@ -276,24 +304,34 @@ def _ns_logging_compiles(spec, obs, caplog, seed):
     jax.config.update("jax_log_compiles", True)
     try:
         with caplog.at_level(logging.WARNING):
-            return fit(spec, obs, method="ns", samples=500, seed=seed, progress=False)
+            return fit(spec, obs, method="ns", samples=500, seed=seed, progress=False, **kw)
     finally:
         jax.config.update("jax_log_compiles", False)
 
 
-def test_nested_sampling_pilot_and_main_share_one_depth_loop(problem, caplog):
-    """The isotropic pilot and the fitted-direction main run trace jaxns' depth loop
-    once between them (each trace is a compile of ~7 s on ULX-4)."""
+def test_nested_sampling_pilot_and_main_share_one_depth_loop(problem, caplog, monkeypatch):
+    """Without Laplace directions (here: the mode's covariance made unusable) the fit
+    says so and falls back to an isotropic pilot run mapping the contours and a main
+    run with directions fitted to it; the two trace jaxns' depth loop once between
+    them (each trace is a compile of ~7 s on ULX-4)."""
+    from jxspec_nb.inference.methods import nested
 
-
+    monkeypatch.setattr(nested, "_laplace_directions", lambda *a: None)
     _, obs = problem
     # priors of their own: a new problem, so nothing is compiled for it yet
     spec = model_with_priors(ToyModel(), {**PRIORS, "toyabs.nH": "Uniform(0, 3)"})
-    res = _ns_logging_compiles(spec, obs, caplog, seed=6)
+    with pytest.warns(RuntimeWarning, match="no Laplace slice directions.*isotropic pilot"):
+        res = _ns_logging_compiles(spec, obs, caplog, seed=6)
     lowered = [r for r in caplog.records
                if "MLIR module conversion jit(_run_depth)" in r.getMessage()]
     assert res.extra["directions"] == "gmm"
     assert len(lowered) == 1
+    # asked for, the pilot runs without a warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        again = fit(spec, obs, method="ns", samples=300, seed=1, progress=False,
+                    directions="gmm", steps=2)
+    assert again.extra["directions"] == "gmm"
 
 
 def test_nested_sampling_precompiles_jaxns_boundary_programs(problem, caplog, monkeypatch):
@@ -318,7 +356,7 @@ def test_nested_sampling_precompiles_jaxns_boundary_programs(problem, caplog, mo
     monkeypatch.setenv("JXSPEC_NB_DEBUG_NS", "1")
     monkeypatch.setattr(nested, "_precompile", precompile_and_wait)
     res = _ns_logging_compiles(spec, obs, caplog, seed=7)
-    assert res.extra["directions"] == "gmm" and len(futures) == 1  # the pilot's; shared
+    assert res.extra["directions"] == "laplace" and len(futures) == 1
     for name in ("_run_depth", "_start_schedule_round", "_refresh_likelihood_order",
                  "_continue_schedule_round", "_expected_evidence_scalars", "_to_result"):
         compiled = [r for r in caplog.records

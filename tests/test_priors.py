@@ -155,6 +155,8 @@ def test_transforms_match_numpyro(prior):
     assert np.allclose(diff, diff[0], atol=1e-8)
     # inverse CDF agrees with numpyro's cdf
     assert np.allclose(np.asarray(cdf), q, atol=1e-6)
+    # and the CDF (numpy) is its inverse: numpyro's cdf at the values of u
+    assert np.allclose(prior.to_unit(np.asarray(x)), np.asarray(d.cdf(x)), atol=1e-6)
     lo, hi = prior.support
     s = prior.sample(np.random.default_rng(0), 500)
     assert np.all((s >= lo) & (s <= hi)) and math.isfinite(prior.median())

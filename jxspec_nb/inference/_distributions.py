@@ -7,7 +7,7 @@ Each :class:`PriorDef` knows three things the samplers need:
   return ``log p(x) + log |dx/du|`` (the prior density in sampling space, up to
   a constant). ``LogUniform`` is sampled in log space, ``Normal`` is
   standardised: both make the posterior rounder for NUTS;
-* ``from_unit(q)``: the inverse CDF, for nested sampling.
+* ``from_unit(q)``: the inverse CDF, for nested sampling (``to_unit(x)``, the CDF).
 
 >>> PriorDef("Uniform", (0.0, 3.0)).support
 (0.0, 3.0)
@@ -195,6 +195,31 @@ class PriorDef(NamedTuple):
         plo = ndtr((lo - a[0]) / a[1]) if math.isfinite(lo) else 0.0
         phi = ndtr((hi - a[0]) / a[1]) if math.isfinite(hi) else 1.0
         return a[0] + a[1] * ndtri(plo + q * (phi - plo))
+
+    def to_unit(self, x: Any) -> Any:
+        """The CDF (numpy): a value -> ``q`` in [0, 1]; the inverse of :meth:`from_unit`."""
+        import numpy as np
+        from scipy.special import ndtr
+
+        k, a = self.kind, self.args
+        x = np.asarray(x, dtype=np.float64)
+        if k == "Uniform":
+            q = (x - a[0]) / (a[1] - a[0])
+        elif k == "LogUniform":
+            la, lb = math.log(a[0]), math.log(a[1])
+            q = (np.log(np.maximum(x, 1e-300)) - la) / (lb - la)
+        elif k == "Normal":
+            q = ndtr((x - a[0]) / a[1])
+        elif k == "LogNormal":
+            q = ndtr((np.log(np.maximum(x, 1e-300)) - a[0]) / a[1])
+        elif k == "HalfNormal":
+            q = 2.0 * ndtr(np.maximum(x, 0.0) / a[0]) - 1.0
+        else:
+            lo, hi = self.support
+            plo = ndtr((lo - a[0]) / a[1]) if math.isfinite(lo) else 0.0
+            phi = ndtr((hi - a[0]) / a[1]) if math.isfinite(hi) else 1.0
+            q = (ndtr((x - a[0]) / a[1]) - plo) / (phi - plo)
+        return np.clip(q, 0.0, 1.0)
 
     def sample(self, rng: Any, size: int) -> Any:
         """Draws with numpy (``rng``: numpy Generator)."""

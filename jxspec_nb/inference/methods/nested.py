@@ -14,12 +14,20 @@ index and normalisation move together) a few tens of isotropic slices do not
 mix along the long axis of the likelihood contours, and a run's posterior comes
 out shifted along that axis by a seed-dependent fraction of a standard deviation
 (measured on ULX-4: up to 0.5 sd in the median), though its evidence is fine.
-With ``directions="gmm"`` (the default) a pilot run with isotropic directions
-maps the contours, a Gaussian mixture fitted to its weighted samples
+With ``directions="laplace"`` (the default) the slice directions come from the
+Laplace approximation at the posterior mode (:func:`_laplace_directions`: the mode
+search and Hessian NUTS starts from, carried to the unit cube), found while jaxns'
+depth loop compiles, and one run gives the result. With ``directions="gmm"`` (and
+as the fallback when the mode's covariance is not usable) a pilot run with
+isotropic directions maps the contours, a Gaussian fitted to its weighted samples
 (``State.fit_gmm_directions``) gives the slice directions, and a fresh run with
-those directions, sharing the pilot's compiled code, gives the result; the
-pilot's samples are discarded. ``directions="iso"`` keeps the single isotropic
-run (half the time; fine for the evidence, rough for the posterior).
+those directions, sharing the pilot's compiled code, gives the result; the pilot's
+samples are discarded. On ULX-4 (seeds 0-3, against jaxspec's long NUTS run, in
+posterior sd) the Laplace directions give 0.03-0.08 in the median and 0.03-0.13 in
+the 16/84 % quantiles, as the pilot's do (0.03-0.06, 0.05-0.13), with 183k
+likelihood evaluations instead of 583k (the pilot alone took 397k): the fit takes
+22-24 s instead of 38-40 s (cold compilation cache, 2 cores). ``directions="iso"``
+keeps the single isotropic run (fine for the evidence, rough for the posterior).
 
 Options: ``dlogZ`` (stop when the remaining evidence is below this, jaxns'
 default if None), ``max_samples`` (buffer size, jaxns' default if None),
@@ -28,12 +36,12 @@ default if None), ``max_samples`` (buffer size, jaxns' default if None),
 ``replacement_width`` (points replaced together in each compiled step, 5 per
 parameter, at most the live points, if None; jaxns' own default is 10 per
 parameter),
-``directions`` ("gmm" or "iso"). ``steps`` caps the number of goal iterations
+``directions`` ("laplace", "gmm" or "iso"). ``steps`` caps the number of goal iterations
 of each run.
 
-Slices per parameter. Measured on ULX-4 against a 4 x 10000 NUTS reference
-(seeds 0-3, worst of the five parameters, in posterior sd; ~870 effective draws,
-so ~0.05 sd of the differences is Monte Carlo noise): 5 per parameter (jaxns'
+Slices per parameter. Measured with the pilot run ("gmm") on ULX-4 against a
+4 x 10000 NUTS reference (seeds 0-3, worst of the five parameters, in posterior sd;
+~870 effective draws, so ~0.05 sd of the differences is Monte Carlo noise): 5 per parameter (jaxns'
 default) 0.05-0.10 in the median and 0.08-0.16 in the 16/84 % quantiles, with
 0.85-1.08M likelihood evaluations; 3 per parameter 0.07-0.09 and 0.07-0.11 with
 0.44-0.68M; 2 per parameter 0.04-0.09 and 0.08-0.17 with 0.37-0.42M. No setting
@@ -42,13 +50,16 @@ their errors (-381.4 to -382.9, +- 0.34); 3 per parameter takes 40 % less time t
 5 (27-35 s against 49-56 s for the fit). Replacing 5 points per parameter together
 instead of jaxns' 10 saves another 15-20 % (seed 0, fit: 33 s against 40 s; 3 and 2
 per parameter took 33 and 36 s) at the same accuracy: seeds 0-3, 0.03-0.06 sd in the
-median, 0.05-0.13 in the quantiles.
+median, 0.05-0.13 in the quantiles. With Laplace directions 2 per parameter (116-123k
+evaluations against 183k) gave 0.04-0.06 and 0.04-0.10 but saved little time (22.2-23.4
+against 22-24 s: jaxns' compilation and its own work per step dominate), so 3 stays.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import time
 import warnings
 from collections.abc import Sequence
@@ -59,8 +70,15 @@ import numpy as np
 from ..._jax import jax, jnp
 from ...errors import FitError
 from ..compile import Problem
-from ._common import Timer, background, make_result, systematic_resample, warm_pointwise
-from .mle import x_to_u
+from ._common import (
+    Timer,
+    background,
+    make_result,
+    pointwise_batched,
+    systematic_resample,
+    warm_pointwise,
+)
+from .mle import posterior_mode, x_to_u
 
 __all__ = ["run"]
 
@@ -156,7 +174,8 @@ def _fusion_emitter_depth_loop() -> None:
             raise
 
 
-def _precompile(sampler: Any, fresh: Any, depth: Any) -> Any:
+def _precompile(sampler: Any, fresh: Any, depth: Any,
+               meanwhile: Any = None) -> Any:
     """Compile jaxns' programs ahead of the run: the loop now, its boundaries beside it.
 
     A cold run compiles jaxns' depth loop (~6 s on 2 cores) and then, one after the
@@ -172,8 +191,9 @@ def _precompile(sampler: Any, fresh: Any, depth: Any) -> Any:
     ULX-4 (2 cores, cold caches): the fit 42.3 -> 40.5 s. A boundary program not
     ready in time is compiled by the main thread as before; if jaxns' internals
     differ from what is expected here, nothing is precompiled (``JXSPEC_NB_DEBUG_NS``
-    set: the error is raised). Returns the worker's future (None when nothing was
-    compiled).
+    set: the error is raised). ``meanwhile()``, if given, runs in the main thread
+    while the loop compiles (the Laplace directions' mode search). Returns the
+    worker's future (None when nothing was compiled).
     """
     import os
 
@@ -212,6 +232,8 @@ def _precompile(sampler: Any, fresh: Any, depth: Any) -> Any:
     except Exception:  # noqa: BLE001  (jaxns moved on: its run compiles on demand)
         if os.environ.get("JXSPEC_NB_DEBUG_NS"):
             raise
+        if meanwhile is not None:
+            meanwhile()
         return None
     # Only this thread traces jaxns' functions (the run traces them here too, and a
     # trace of the same function in two threads at once failed once in the tests with
@@ -225,6 +247,8 @@ def _precompile(sampler: Any, fresh: Any, depth: Any) -> Any:
         except Exception:  # noqa: BLE001
             if os.environ.get("JXSPEC_NB_DEBUG_NS"):
                 raise
+    if meanwhile is not None:
+        meanwhile()
     try:
         loop_done.result()
     except Exception:  # noqa: BLE001  (the run compiles it on demand)
@@ -242,16 +266,73 @@ def _precompile(sampler: Any, fresh: Any, depth: Any) -> Any:
     return background(work)
 
 
+def _laplace_directions(problem: Problem, data: Any, seed: int) -> Any:
+    """jaxns' one-component direction law from the Laplace approximation at the mode.
+
+    :func:`~.mle.posterior_mode` gives the mode and the inverse Hessian in sampling
+    space; the (diagonal) Jacobian of the unit-cube coordinates ``q = CDF(x(u))``
+    carries the covariance to the cube, where jaxns draws directions. Its 2 D sigma
+    points (mode +- sqrt(D) x the covariance's square-root columns, equal weights,
+    log L = log L(mode) - D / 2: exactly this mean, covariance and height) go through
+    jaxns' own fit (``update_sampler_data``), so every field of the law is jaxns'.
+    Standard deviations are capped at 0.5 (a flat direction cannot dominate).
+    Returns None if the mode or its covariance is not usable, or jaxns' internals
+    are not as expected (the caller then runs the isotropic pilot instead).
+    """
+    import os
+
+    k = problem.n_free
+    u, cov = posterior_mode(problem, data, seed)
+    try:
+        from jaxns.sampling.ellipsoid import empty_sampler_data, update_sampler_data
+
+        # values at the mode and at +-h in every free coordinate, with the likelihood
+        # at the mode, from the compiled pointwise program (eager jnp ops would each
+        # compile a program of their own)
+        h = np.where(np.arange(problem.dim) < k, 1e-4, 0.0)
+        pw = pointwise_batched(problem, np.stack([u, u + h, u - h]), data)
+        q0, qp, qm = (np.array([p.to_unit(xi) for p, xi in zip(problem.priors, x, strict=True)])
+                      for x in np.asarray(pw["values"], dtype=np.float64))
+        log_l_mode = float(pw["loglik"][0].sum())
+        jac = (qp - qm) / 2e-4
+        cov_q = jac[:, None] * np.asarray(cov, dtype=np.float64)[:k, :k] * jac[None, :]
+        sd = np.sqrt(np.diag(cov_q))
+        if not (np.all(np.isfinite(cov_q)) and np.all(sd > 0) and math.isfinite(log_l_mode)):
+            return None
+        capped = np.minimum(sd, 0.5)
+        cov_q = cov_q / np.outer(sd, sd) * np.outer(capped, capped)
+        w, v = np.linalg.eigh(0.5 * (cov_q + cov_q.T))
+        if not w[0] > 1e-12 * w[-1]:
+            return None
+        root = v * np.sqrt(w)  # columns: cov_q = root @ root.T
+        points = q0[None, :] + math.sqrt(k) * np.concatenate([root.T, -root.T])
+
+        @jax.jit  # one program: jaxns' eager set-up would compile an op at a time
+        def law_of(points: Any, log_l: Any) -> Any:
+            n = points.shape[0]
+            return update_sampler_data(
+                jax.random.PRNGKey(0), empty_sampler_data(1, k), points, log_l,
+                jnp.zeros(n), jnp.ones(n, bool), jnp.asarray(n), n_iters=1, iso_prob=1e-2,
+                regularisation=1e-6)
+
+        law = law_of(points, np.full(2 * k, log_l_mode - 0.5 * k))
+        return law if bool(np.all(np.asarray(law.valid))) else None
+    except Exception:  # noqa: BLE001  (jaxns moved on, or a singular covariance)
+        if os.environ.get("JXSPEC_NB_DEBUG_NS"):
+            raise
+        return None
+
+
 def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int = 4,
         warmup: int = 1000, samples: int = 1000, steps: int | None = None, seed: int = 0,
         progress: Any, timer: Timer, dlogZ: float | None = None,
         max_samples: int | None = None, live_points: int | None = None,
-        slices: int | None = None, directions: str = "gmm",
+        slices: int | None = None, directions: str = "laplace",
         replacement_width: int | None = None) -> Any:
     """Nested sampling; see the module docstring."""
-    if directions not in ("gmm", "iso"):
+    if directions not in ("laplace", "gmm", "iso"):
         raise FitError(f"nested sampling: directions={directions!r} is not known; "
-                       "use 'gmm' (default) or 'iso'")
+                       "use 'laplace' (default), 'gmm' or 'iso'")
     for name, value in (("slices", slices), ("replacement_width", replacement_width),
                         ("live_points", live_points)):
         if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
@@ -288,7 +369,7 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
     kwargs["replacement_width"] = width
     sampler = NestedSampler(model=model, depth_condition=depth, **kwargs)
     cap = int(steps) if steps else 10_000
-    stages = ["pilot", "main"] if directions == "gmm" else ["main"]
+    stages = ["pilot", "main"] if directions == "gmm" else ["main"]  # as progress shows them
     progress.start(method="ns", total=cap * len(stages), chains=1, labels=["live points"])
     interrupted = False
     stage = 0
@@ -313,35 +394,53 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
 
     t0 = time.perf_counter()
     key_pilot, key_main = jax.random.split(jax.random.PRNGKey(seed))
-    if len(stages) > 1:
-        # The pilot carries an empty (disabled) one-component direction law: jaxns then
-        # draws isotropic directions, and its state has the same form as the main
-        # run's with the fitted law, so both runs share one compiled depth loop.
+    if directions == "iso":
+        fresh = sampler.initialise(key_main, args=(data,))
+        _precompile(sampler, fresh, depth)
+        state = sampler.resume_until_goal(fresh, goal)
+        used = "iso"
+    else:
+        # An empty (disabled) one-component direction law: jaxns then draws isotropic
+        # directions, and the state has the same form as with a fitted law, so the
+        # pilot and the main run (or the Laplace-directed run) share one compiled loop.
         from jaxns.sampling.ellipsoid import empty_sampler_data
 
         fresh = dataclasses.replace(sampler.initialise(key_pilot, args=(data,)),
                                     sampler_data=empty_sampler_data(1, problem.n_free))
-        _precompile(sampler, fresh, depth)
-        state = sampler.resume_until_goal(fresh, goal)
-    else:
-        fresh = sampler.initialise(key_main, args=(data,))
-        _precompile(sampler, fresh, depth)
-        state = sampler.resume_until_goal(fresh, goal)
-    if len(stages) > 1 and not interrupted:
-        pilot_evaluations = float(state.total_num_likelihood_evaluations)
-        try:
-            geometry = state.fit_gmm_directions().sampler_data
-        except ValueError as exc:  # too few pilot samples for a full-rank fit
-            warnings.warn(f"nested sampling: no fitted slice directions ({exc}); "
-                          "keeping the isotropic pilot run", RuntimeWarning, stacklevel=2)
-        else:
-            stage, evaluations = 1, pilot_evaluations
-            # the same sampler object (its fields are static in jaxns' compiled
-            # functions): the main run's buffers grow through the pilot's shapes, each
-            # already compiled
-            fresh = sampler.initialise(key_main, args=(data,))
+        found: dict[str, Any] = {}
+
+        def laplace() -> None:
+            found["law"] = _laplace_directions(problem, data, seed)
+
+        _precompile(sampler, fresh, depth, laplace if directions == "laplace" else None)
+        geometry = found.get("law")
+        if directions == "laplace" and geometry is None:
+            warnings.warn("nested sampling: no Laplace slice directions (the mode's "
+                          "covariance is not usable); mapping the contours with an "
+                          "isotropic pilot run instead", RuntimeWarning, stacklevel=2)
+        if geometry is not None:
+            used = "laplace"
             state = sampler.resume_until_goal(
                 dataclasses.replace(fresh, sampler_data=geometry), goal)
+        else:  # "gmm", or its fallback: the isotropic pilot maps the contours
+            stages, used = ["pilot", "main"], "iso"
+            state = sampler.resume_until_goal(fresh, goal)
+            if not interrupted:
+                try:
+                    geometry = state.fit_gmm_directions().sampler_data
+                except ValueError as exc:  # too few pilot samples for a full-rank fit
+                    warnings.warn(f"nested sampling: no fitted slice directions ({exc}); "
+                                  "keeping the isotropic pilot run", RuntimeWarning,
+                                  stacklevel=2)
+                else:
+                    # the same sampler object (its fields are static in jaxns' compiled
+                    # functions): the main run's buffers grow through the pilot's
+                    # shapes, each already compiled
+                    stage, used = 1, "gmm"
+                    evaluations = float(state.total_num_likelihood_evaluations)
+                    state = sampler.resume_until_goal(dataclasses.replace(
+                        sampler.initialise(key_main, args=(data,)), sampler_data=geometry),
+                        goal)
     progress.finish(interrupted=interrupted)
     res = state.to_result().trim()
     timer.add("sampling", time.perf_counter() - t0)
@@ -361,7 +460,7 @@ def run(problem: Problem, data: Any, observations: Sequence[Any], *, chains: int
         nuis = problem.u_from_values(x[0], data)[problem.n_free:]
         u = np.concatenate([u, np.broadcast_to(nuis, (u.shape[0], nuis.size))], axis=1)
     extra = {"interrupted": interrupted, "ess": float(res.ess),
-             "directions": "gmm" if stage == 1 else "iso", "slices": n_slices,
+             "directions": used, "slices": n_slices,
              "replacement_width": width,
              "likelihood_evaluations": int(evaluations + res.total_num_likelihood_evaluations),
              "ns_samples": int(res.total_num_samples)}
