@@ -63,8 +63,12 @@ def profile_background(src: Any, bkg: Any, mu: Any, ratio: Any) -> Any:
     a = ratio
     c = (a + 1.0) * mu - a * (src + bkg)
     q = 4.0 * a * (a + 1.0) * bkg * mu
-    root = jnp.sqrt(c * c + q)
-    pos = 2.0 * bkg * mu / jnp.maximum(c + root, _TINY)
+    root = jnp.sqrt(jnp.maximum(c * c + q, _TINY))
+    # each branch's denominator is kept away from zero where the other branch is taken:
+    # where() passes the unused branch's gradient on multiplied by zero, and a 0 / 0
+    # there (an empty background bin under a model far below the data) made the
+    # whole gradient NaN
+    pos = 2.0 * bkg * mu / jnp.where(c > 0, c + root, 1.0)
     neg = (root - c) / (2.0 * a * (a + 1.0))
     return jnp.where(c > 0, pos, neg)
 
