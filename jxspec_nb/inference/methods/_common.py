@@ -241,11 +241,14 @@ def make_result(problem: Problem, data: Any, observations: Sequence[Any], u: np.
 
 
 def systematic_resample(log_w: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Systematic resampling: indices of ``n`` equally weighted draws."""
+    """Systematic resampling: indices of ``n`` equally weighted draws, in random order
+    (systematic resampling returns them in the order of the weighted samples, which for
+    nested sampling is the order of their likelihoods: split R-hat and ESS of the draws
+    read that order as a chain that had not mixed)."""
     w = np.exp(log_w - np.max(log_w))
     w /= w.sum()
     positions = (rng.random() + np.arange(n)) / n
-    return np.minimum(np.searchsorted(np.cumsum(w), positions), w.size - 1)
+    return rng.permutation(np.minimum(np.searchsorted(np.cumsum(w), positions), w.size - 1))
 
 
 def _stat_label(problem: Problem) -> str:
