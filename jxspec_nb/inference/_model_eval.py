@@ -19,7 +19,8 @@ from . import likelihood as lk
 from ._names import INSTRUMENT_PARAMS, split_name
 from .priors import ModelSpec
 
-__all__ = ["ObsEval", "build_obs_data", "counts_data", "fold_data", "is_fold_key", "topo_order"]
+__all__ = ["ObsEval", "active_fold", "build_obs_data", "counts_data", "fold_data", "is_fold_key",
+           "topo_order"]
 
 _DENSE_MAX = 4_000_000  # elements; above this (and sparse enough) fold as COO
 _BLOCK_MIN = 50_000  # elements; a dense fold this large may be split in row blocks ...
@@ -104,12 +105,17 @@ def is_fold_key(key: str) -> bool:
 
 def fold_data(obs: Any) -> tuple[dict[str, np.ndarray], bool, Blocks]:
     """The folding operator's arrays (numpy) and storage: ``(arrays, sparse, blocks)``."""
-    fold = obs.fold
+    d, sparse, blocks = _operator(obs.fold)
+    d["e_lo"] = np.asarray(obs.e_lo, dtype=np.float64)
+    d["e_hi"] = np.asarray(obs.e_hi, dtype=np.float64)
+    return d, sparse, blocks
+
+
+def _operator(fold: Any) -> tuple[dict[str, np.ndarray], bool, Blocks]:
+    """Arrays of a folding matrix (scipy sparse or dense) as :meth:`ObsEval.fold` reads
+    them: COO triplets when large and sparse, else dense, whole or in row blocks."""
     n, m = fold.shape
-    d: dict[str, np.ndarray] = {
-        "e_lo": np.asarray(obs.e_lo, dtype=np.float64),
-        "e_hi": np.asarray(obs.e_hi, dtype=np.float64),
-    }
+    d: dict[str, np.ndarray] = {}
     nnz = getattr(fold, "nnz", n * m)
     sparse = n * m > _DENSE_MAX and nnz < 0.3 * n * m
     blocks: Blocks = ()
@@ -131,6 +137,64 @@ def fold_data(obs: Any) -> tuple[dict[str, np.ndarray], bool, Blocks]:
             d["fold"] = dense
             d["fold_fast"] = dense.astype(FOLD_DTYPE)
     return d, sparse, blocks
+
+
+# Low-count spectra (ungrouped C-stat): a channel without counts (and, for W-stat,
+# without background counts) adds only -m_c to the log-likelihood, so those channels
+# together add -(their column sums) . flux: one dot product over the energies. The
+# samplers' log-density then folds only the other ("active") rows. Their number is
+# padded to a power of two (zero rows), so spectra of one source share compiled
+# programs; the active path is used when it keeps at most this fraction of the rows.
+_ACTIVE_MAX = 0.5
+ActiveLayout = tuple[bool, Blocks]  # (sparse, blocks) of the active rows' operator (no blocks)
+
+
+def active_fold(obs: Any, mode: str,
+                stat: str) -> tuple[dict[str, np.ndarray], ActiveLayout] | None:
+    """Arrays of the active-rows path (keys ``act_*`` and ``idle_colsum``), or None.
+
+    For C-stat without background (``mode="none"``) and W-stat only: a Bayesian or
+    modelled background has terms of its own in every channel. Rows whose counts are
+    zero (and background counts, for W-stat) are folded through their column sums
+    (float64), the others as the full operator is (see :func:`_operator`).
+    """
+    if stat not in ("cstat", "wstat") or mode not in ("none", "wstat"):
+        return None
+    counts = np.asarray(obs.counts, dtype=np.float64)
+    active = counts > 0
+    if mode == "wstat":
+        active |= np.asarray(obs.background, dtype=np.float64) > 0
+    rows = np.flatnonzero(active)
+    size = max(8, 1 << int(max(rows.size - 1, 1)).bit_length())
+    if size > _ACTIVE_MAX * counts.size:
+        return None
+    import scipy.sparse as sp
+
+    fold = sp.csr_array(obs.fold)
+    sub = sp.vstack([fold[rows], sp.csr_array((size - rows.size, fold.shape[1]))],
+                    format="csr")
+    # whole and dense, or COO with its entries padded to a power of two: the shapes
+    # depend on the number of active rows (and entries) only through those powers
+    sparse = size * fold.shape[1] > _DENSE_MAX
+    if sparse:
+        coo = sub.tocoo()
+        extra = (1 << int(max(coo.nnz - 1, 1)).bit_length()) - coo.nnz
+        vals = np.concatenate([coo.data, np.zeros(extra)])
+        d = {"act_rows": np.concatenate([coo.row, np.zeros(extra)]).astype(np.int32),
+             "act_cols": np.concatenate([coo.col, np.zeros(extra)]).astype(np.int32),
+             "act_vals_fast": vals.astype(FOLD_DTYPE)}
+    else:  # single precision only: only the samplers' log-density folds these rows
+        d = {"act_fold_fast": sub.toarray().astype(FOLD_DTYPE)}
+    idle = np.ones(counts.size, dtype=bool)
+    idle[rows] = False
+    d["idle_colsum"] = np.asarray(fold[np.flatnonzero(idle)].sum(axis=0),
+                                  dtype=np.float64).ravel()
+    # the active rows' spectrum arrays; the padding rows are empty (ratio 1 keeps
+    # W-stat's profile finite there)
+    fill = {"ratio": 1.0}
+    for k, v in counts_data(obs, mode, stat).items():
+        d[f"act_{k}"] = np.concatenate([v[rows], np.full(size - rows.size, fill.get(k, 0.0))])
+    return d, (sparse, ())
 
 
 def counts_data(obs: Any, mode: str, stat: str) -> dict[str, np.ndarray]:
@@ -252,19 +316,41 @@ class ObsEval:
             out = d["fold" + sfx] @ f
         return out.astype(jnp.float64)
 
-    def model_counts(self, free: Mapping[str, Any], d: Mapping[str, Any], sparse: bool,
-                     blocks: Blocks = (), fast: bool = False) -> Any:
-        """Expected source counts in each noticed group."""
+    def _flux(self, free: Mapping[str, Any], d: Mapping[str, Any]) -> tuple[Any, Any]:
+        """(photon flux per energy bin, instrument parameters) of this observation."""
         params, inst = self.params(free)
         e_lo, e_hi = self.grid if self.grid is not None else (d["e_lo"], d["e_hi"])
         if self.has_gain:
             e_lo = e_lo / inst["gain.slope"] - inst["gain.offset"]
             e_hi = e_hi / inst["gain.slope"] - inst["gain.offset"]
-        flux = self.model.evaluate(params, e_lo, e_hi)
+        return self.model.evaluate(params, e_lo, e_hi), inst
+
+    def model_counts(self, free: Mapping[str, Any], d: Mapping[str, Any], sparse: bool,
+                     blocks: Blocks = (), fast: bool = False) -> Any:
+        """Expected source counts in each noticed group."""
+        flux, inst = self._flux(free, d)
         counts = self.fold(flux, d, sparse, blocks, fast)
         if "cross.factor" in self.overrides:
             counts = counts * inst["cross.factor"]
         return counts
+
+    def active_loglik(self, free: Mapping[str, Any], d: Mapping[str, Any], mode: str,
+                      active: ActiveLayout) -> Any:
+        """Log-likelihood terms whose sum is the spectrum's (single-precision fold of
+        the active rows, see :func:`active_fold`): one per active row (padding rows
+        add 0), then minus the idle rows' predicted counts."""
+        view = {k[4:]: v for k, v in d.items() if k.startswith("act_")}
+        flux, inst = self._flux(free, d)
+        mu = self.fold(flux, view, *active, fast=True)
+        idle = jnp.dot(d["idle_colsum"], flux)
+        if "cross.factor" in self.overrides:
+            mu, idle = mu * inst["cross.factor"], idle * inst["cross.factor"]
+        if mode == "wstat":
+            ll = lk.wstat(view["counts"], view["background"], mu, view["ratio"],
+                          view["lfact"], view["lfact_bkg"])[0]
+        else:
+            ll = lk.cstat(view["counts"], mu, view["lfact"])[0]
+        return jnp.concatenate([ll, -idle[None]])
 
     def terms(self, free: Mapping[str, Any], bkg_rate: Any, d: Mapping[str, Any], mode: str,
               stat: str, sparse: bool, blocks: Blocks = (),

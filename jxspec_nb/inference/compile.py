@@ -25,7 +25,7 @@ import numpy as np
 from .._jax import jax, jnp
 from ..errors import FitError
 from ._distributions import PriorDef, VectorForward
-from ._model_eval import ObsEval, build_obs_data
+from ._model_eval import ObsEval, active_fold, build_obs_data
 from .priors import ModelSpec
 
 __all__ = ["Problem", "get_problem", "trace_counts", "enable_persistent_cache", "clear_cache"]
@@ -99,6 +99,9 @@ class ObsLayout:
     n_bins: int
     grid_key: str = ""  # hash of the energy grid (evaluated as a constant: see ObsEval)
     blocks: tuple[tuple[int, int, int, int], ...] = ()  # dense fold row blocks (fold_blocks)
+    # the samplers' fold of the channels with counts only, (sparse, blocks) of it, or None
+    # (see _model_eval.active_fold)
+    active: tuple[bool, tuple[tuple[int, int, int, int], ...]] | None = None
 
 
 class Problem:
@@ -170,9 +173,19 @@ class Problem:
     # ------------------------------------------------------------ likelihood
     def _terms(self, values: dict[str, Any], bkgs: list[Any], data: Any,
                fast: bool = False) -> list[Any]:
-        return [ev.terms(values, bkgs[i], data[i], self.layouts[i].background, self.stat,
-                         self.layouts[i].sparse, self.layouts[i].blocks, fast)
-                for i, ev in enumerate(self.evals)]
+        """Per observation (log-likelihood, deviance, expected counts) per bin; with
+        ``fast`` where the layout has an active-rows fold only log-likelihood terms
+        whose sum is the spectrum's (``(terms, None, None)``)."""
+        out = []
+        for i, ev in enumerate(self.evals):
+            lay = self.layouts[i]
+            if fast and lay.active is not None:
+                out.append((ev.active_loglik(values, data[i], lay.background, lay.active),
+                            None, None))
+            else:
+                out.append(ev.terms(values, bkgs[i], data[i], lay.background, self.stat,
+                                    lay.sparse, lay.blocks, fast))
+        return out
 
     def _log_density(self, u: Any, data: Any) -> Any:
         """Log posterior in sampling space; folds in single precision (samplers' path,
@@ -298,10 +311,14 @@ def get_problem(spec: ModelSpec, observations: Sequence[Any], *, stat: str = "cs
     for name, obs in zip(names, observations, strict=True):
         mode = _background_mode(obs, stat, background)
         d, sparse, blocks = build_obs_data(obs, mode, stat)
+        act = active_fold(obs, mode, stat)
+        if act is not None:
+            d.update({k: jax.device_put(v) for k, v in act[0].items()})
         e_lo = np.ascontiguousarray(obs.e_lo, dtype=np.float64)
         e_hi = np.ascontiguousarray(obs.e_hi, dtype=np.float64)
         gkey = hashlib.blake2b(e_lo.tobytes() + b"|" + e_hi.tobytes(), digest_size=12).hexdigest()
-        layouts.append(ObsLayout(name, mode, sparse, int(d["counts"].shape[0]), gkey, blocks))
+        layouts.append(ObsLayout(name, mode, sparse, int(d["counts"].shape[0]), gkey, blocks,
+                                 None if act is None else act[1]))
         data.append(d)
         grids.append((e_lo, e_hi))
     bkg_spec = background if isinstance(background, ModelSpec) else None
