@@ -307,7 +307,6 @@ def _laplace_directions(problem: Problem, data: Any, seed: int) -> Any:
         root = v * np.sqrt(w)  # columns: cov_q = root @ root.T
         points = q0[None, :] + math.sqrt(k) * np.concatenate([root.T, -root.T])
 
-        @jax.jit  # one program: jaxns' eager set-up would compile an op at a time
         def law_of(points: Any, log_l: Any) -> Any:
             n = points.shape[0]
             return update_sampler_data(
@@ -315,7 +314,10 @@ def _laplace_directions(problem: Problem, data: Any, seed: int) -> Any:
                 jnp.zeros(n), jnp.ones(n, bool), jnp.asarray(n), n_iters=1, iso_prob=1e-2,
                 regularisation=1e-6)
 
-        law = law_of(points, np.full(2 * k, log_l_mode - 0.5 * k))
+        # one program (jaxns' eager set-up would compile an op at a time), kept with the
+        # problem so that its next nested-sampling fit does not compile it again
+        fit_law = problem.cached("ns-laplace-law", lambda: jax.jit(law_of))
+        law = fit_law(points, np.full(2 * k, log_l_mode - 0.5 * k))
         return law if bool(np.all(np.asarray(law.valid))) else None
     except Exception:  # noqa: BLE001  (jaxns moved on, or a singular covariance)
         if os.environ.get("JXSPEC_NB_DEBUG_NS"):
