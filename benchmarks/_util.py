@@ -170,6 +170,25 @@ def in_loop_us(fn: Any, arg: Any, n: int = 2000, blocks: int = 7) -> dict[str, f
     return {"in_loop_us": 1e6 * times[0] / n, "in_loop_median_us": 1e6 * times[len(times) // 2] / n}
 
 
+def transcendentals(fn: Any, arg: Any, grid_size: int) -> dict[str, float]:
+    """XLA's count of transcendental operations (exp, log, pow, ...) in ``jit(fn)(arg)``,
+    and what one float64 exponential costs in a compiled loop over ``grid_size``
+    elements (the size of the model's elementwise fusions). Their product is the time
+    the compiled program must spend in transcendentals whatever else is done."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    analysis = jax.jit(fn).lower(arg).compile().cost_analysis()
+    if isinstance(analysis, list):  # older jax: one dict per program
+        analysis = analysis[0]
+    count = float(analysis.get("transcendentals", float("nan")))
+    x = jnp.asarray(np.linspace(-1.0, 2.0, grid_size))
+    exp_us = in_loop_us(lambda a: jnp.exp(a * x), jnp.asarray(0.3))["in_loop_us"]
+    ns_per_exp = 1e3 * exp_us / grid_size
+    return {"count": count, "exp_ns": ns_per_exp, "floor_us": count * ns_per_exp / 1e3}
+
+
 def versions(*names: str) -> dict[str, str]:
     from importlib import metadata
 

@@ -167,6 +167,15 @@ def report(res: dict[str, Any]) -> str:
     rows.append(f"| (b) | fold floor in a compiled loop (fastest: {impl}) | "
                 f"| {_fmt(floor, ' us')} | potential / floor = "
                 f"{_ratio(_g(o, 'potential_vg', 'in_loop_us'), floor)} | within 3x |")
+    tr_j, tr_o = (_g(d, "potential_transcendentals", "count") for d in (j, o))
+    rows.append(f"| (b) | transcendentals (exp, log, pow) per potential v&g, XLA's cost analysis "
+                f"| {_fmt(tr_j)} | {_fmt(tr_o)} | | |")
+    exp_ns = _g(o, "potential_transcendentals", "exp_ns")
+    both = floor + _g(o, "potential_transcendentals", "floor_us")
+    rows.append(f"| (b) | fold floor in a loop + transcendentals x one float64 exp "
+                f"({_fmt(exp_ns, ' ns')}) | | {_fmt(both, ' us')} | jaxspec / this floor = "
+                f"{_ratio(_g(j, 'potential_vg', 'in_loop_us'), both)} | 10x needs "
+                f"{_fmt(_g(j, 'potential_vg', 'in_loop_us') / 10, ' us')} |")
 
     for m in ("aies", "ns", "vi"):
         j, o = res.get(f"{m}_jaxspec", {}), res.get(f"{m}_jxspec", {})

@@ -51,6 +51,8 @@ x = np.array([_util.ULX4_POINT[n] for n in problem.names])
 u = jnp.asarray(problem.u_from_values(x, data))
 pot = per_call(problem.value_and_grad, u, data, repeat=args.repeat)
 pot.update(_util.in_loop_us(jax.value_and_grad(lambda uu: problem._log_density(uu, data)), u))
+pot_transcendentals = _util.transcendentals(
+    jax.value_and_grad(lambda uu: problem._log_density(uu, data)), u, obs.e_lo.size)
 pot_value = float(problem.value_and_grad(u, data)[0])
 
 # ---- bare model on the RMF's 2067-bin grid (+ gradient), and equality with jaxspec
@@ -174,6 +176,7 @@ _util.emit(
         "phases": clock.phases,
         "potential_vg": pot,
         "potential_value": pot_value,
+        "potential_transcendentals": pot_transcendentals,
         "potential_names": list(problem.names),
         "model_vg": mvg,
         "model_eval": mev,
