@@ -62,7 +62,7 @@ except Exception as exc:  # the reparametrised sites may not accept constrained 
 vg_potential = jax.jit(jax.value_and_grad(potential_fn))
 pot = per_call(vg_potential, z0, repeat=args.repeat)
 pot.update(_util.in_loop_us(jax.value_and_grad(potential_fn), z0))
-pot_transcendentals = _util.transcendentals(jax.value_and_grad(potential_fn), z0, 2067)
+pot_transcendentals = _util.transcendentals(jax.value_and_grad(potential_fn), z0, 2067)  # RMF bins
 pot_value = float(vg_potential(z0)[0])
 
 # ---- bare spectral model: photon flux on the RMF's 2067-bin grid (+ gradient)

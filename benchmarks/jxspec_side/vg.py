@@ -50,9 +50,9 @@ def per_call(fn, *a, repeat: int) -> dict[str, float]:
 x = np.array([_util.ULX4_POINT[n] for n in problem.names])
 u = jnp.asarray(problem.u_from_values(x, data))
 pot = per_call(problem.value_and_grad, u, data, repeat=args.repeat)
-pot.update(_util.in_loop_us(jax.value_and_grad(lambda uu: problem._log_density(uu, data)), u))
-pot_transcendentals = _util.transcendentals(
-    jax.value_and_grad(lambda uu: problem._log_density(uu, data)), u, obs.e_lo.size)
+potential_vg = jax.value_and_grad(lambda uu: problem._log_density(uu, data))
+pot.update(_util.in_loop_us(potential_vg, u))
+pot_transcendentals = _util.transcendentals(potential_vg, u, obs.e_lo.size)
 pot_value = float(problem.value_and_grad(u, data)[0])
 
 # ---- bare model on the RMF's 2067-bin grid (+ gradient), and equality with jaxspec
